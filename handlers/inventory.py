@@ -1,0 +1,25 @@
+"""Ingest topic subscriber: record every arriving object in the jobs table, whatever processing does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline.config import settings
+from pipeline.ingest.events import objects_from_sns
+from pipeline.ingest.upload import arrival_fields
+from pipeline.jobs import JobStore
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    jobs = JobStore(settings().jobs_table)
+    refs = objects_from_sns(event)
+    for ref in refs:
+        jobs.record_arrival(ref.job_id, arrival_fields(ref))
+        logger.info("object recorded", extra={"file": ref.uri, "job_id": ref.job_id, "size": ref.size})
+    return {"recorded": len(refs)}

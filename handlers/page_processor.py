@@ -1,0 +1,29 @@
+"""Pages queue consumer: process each page descriptor; failed pages are retried, then dead-lettered."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline.config import settings
+from pipeline.pages.worker import process_descriptor
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    descriptor = json.loads(record.body)
+    logger.set_correlation_id(descriptor["job_id"])
+    job = process_descriptor(descriptor, settings())
+    logger.info("page processed", extra={"page": descriptor["page"], "duplicate": job is None})
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,1 @@
+"""The `pipeline` command line: rich output for people, `--json` for scripts."""

@@ -1,0 +1,280 @@
+"""`pipeline`: run the CSV pipeline on the embedded local cloud or on AWS."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline.cli import ops
+from pipeline.cli.target import resolve
+from pipeline.cli.views import console, emit_json, err, jobs_table, mapping_table, rows_table
+from pipeline.errors import PipelineError
+
+STAGE = click.option("--stage", default=None, help="AWS stage to use; omit for the embedded local cloud.")
+JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+class Cli(click.Group):
+    """Turns the pipeline's own errors into one readable line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PipelineError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            sys.exit(1)
+
+
+@click.group(cls=Cli)
+@click.version_option(package_name="s3-csv-pipeline")
+def cli() -> None:
+    """Drop CSV files in, get validated data out: S3 -> SNS -> Lambda -> DynamoDB + S3 -> Athena."""
+
+
+# ------------------------------------------------------------------ local cloud
+@cli.group()
+def local() -> None:
+    """Run the embedded local cloud (MiniStack on loopback)."""
+
+
+@local.command("start")
+def local_start() -> None:
+    """Start the local cloud (state persists in $PIPELINE_STATE_DIR, default ./.pipeline)."""
+    cloud = resolve(None)
+    assert cloud.local
+    started = cloud.local.start()
+    console.print(f"local cloud {'started' if started else 'already running'} at {cloud.local.endpoint}")
+
+
+@local.command("stop")
+def local_stop() -> None:
+    """Stop the local cloud, saving its state."""
+    cloud = resolve(None)
+    assert cloud.local
+    console.print("local cloud stopped" if cloud.local.stop() else "local cloud was not running")
+
+
+@local.command("status")
+@JSON
+def local_status(as_json: bool) -> None:
+    """Show whether the local cloud runs, its endpoint and the stack outputs."""
+    cloud = resolve(None)
+    assert cloud.local
+    running = cloud.local.ready()
+    outs: dict[str, str] = {}
+    if running:
+        try:
+            outs = ops.outputs(cloud)
+        except ops.NotDeployedError:
+            outs = {}
+    status = {"running": running, "endpoint": cloud.local.endpoint, "pid": cloud.local.pid(),
+              "state_dir": str(cloud.local.state_dir), "stack": cloud.stack_name, "outputs": outs}
+    if as_json:
+        emit_json(status)
+    else:
+        console.print(mapping_table({k: v for k, v in status.items() if k != "outputs"}, "Local cloud"))
+        if outs:
+            console.print(mapping_table(outs, "Stack outputs"))
+
+
+# ------------------------------------------------------------------ deploy
+@cli.command()
+@STAGE
+@click.option("--local", "use_local", is_flag=True, help="Deploy into the embedded local cloud.")
+@click.option("--region", default=None)
+@click.option("--profile", default=None)
+@click.option("--parameter", "-p", multiple=True, help="Template parameter override, KEY=VALUE.")
+@JSON
+def deploy(stage: str | None, use_local: bool, region: str | None, profile: str | None,
+           parameter: tuple[str, ...], as_json: bool) -> None:
+    """Package the code and deploy the stack (change set, progress, outputs)."""
+    cloud = resolve(stage, region, profile, local=use_local)
+    params = dict(p.split("=", 1) for p in parameter)
+    outs = ops.deploy(cloud, params, lambda line: err.print(line))
+    if as_json:
+        emit_json(outs)
+    else:
+        console.print(mapping_table(outs, f"Stack {cloud.stack_name}"))
+
+
+@cli.command()
+@STAGE
+@JSON
+def outputs(stage: str | None, as_json: bool) -> None:
+    """Show the endpoint, buckets, tables, Glue database and Athena workgroup of a stage."""
+    outs = ops.outputs(resolve(stage))
+    if as_json:
+        emit_json(outs)
+    else:
+        console.print(mapping_table(outs, "Stack outputs"))
+
+
+# ------------------------------------------------------------------ data
+def _show_progress(jobs: list[dict[str, Any]], started: float, status: Any) -> None:
+    done = sum(int(j.get("pages_done") or 0) for j in jobs)
+    total = sum(int(j.get("pages_total") or j.get("pages_published") or 0) for j in jobs)
+    rows = sum(int(j.get("rows_input") or 0) for j in jobs)
+    elapsed = max(time.monotonic() - started, 1e-6)
+    states = ", ".join(sorted({str(j.get("status")) for j in jobs}))
+    status.update(f"{len(jobs)} job(s) [{states}] pages {done}/{total or '?'}, {rows:,} rows, "
+                  f"{rows / elapsed:,.0f} rows/s, {elapsed:.0f}s")
+
+
+def _wait(outs: dict[str, str], uploads: list[dict[str, str]], as_json: bool) -> list[dict[str, Any]]:
+    started = time.monotonic()
+    if as_json:
+        return ops.wait_for(outs, uploads, lambda jobs: None)
+    with console.status("waiting for jobs...") as status:
+        return ops.wait_for(outs, uploads, lambda jobs: _show_progress(jobs, started, status))
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dataset", required=True, help="Dataset (schema) the file belongs to.")
+@click.option("--key", default=None, help="Object key (default <dataset>/<file name>).")
+@click.option("--wait", is_flag=True, help="Wait for the job to finish, showing progress.")
+@STAGE
+@JSON
+def ingest(path: Path, dataset: str, key: str | None, wait: bool, stage: str | None, as_json: bool) -> None:
+    """Upload a CSV file into the ingest bucket under <dataset>/."""
+    outs = ops.outputs(resolve(stage))
+    upload = ops.ingest(path, dataset, outs, key)
+    if not wait:
+        emit_json(upload) if as_json else console.print(f"uploaded s3://{upload['bucket']}/{upload['key']}")
+        return
+    jobs = _wait(outs, [upload], as_json)
+    emit_json(jobs[0]) if as_json else console.print(jobs_table(jobs))
+    if jobs[0].get("status") != "COMPLETE":
+        sys.exit(2)
+
+
+@cli.group(invoke_without_command=True)
+@STAGE
+@JSON
+@click.pass_context
+def jobs(ctx: click.Context, stage: str | None, as_json: bool) -> None:
+    """List jobs, newest first."""
+    ctx.ensure_object(dict)
+    ctx.obj["stage"] = stage
+    if ctx.invoked_subcommand:
+        return
+    from pipeline.jobs import JobStore
+
+    outs = ops.outputs(resolve(stage))
+    items = [{k: v for k, v in j.items() if k != "task_token"} for j in JobStore(outs["JobsTable"]).jobs()]
+    emit_json(items) if as_json else console.print(jobs_table(items))
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@JSON
+@click.pass_context
+def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
+    """Show one job with its pages, counts, outputs, rejects and execution."""
+    from pipeline.jobs import JobStore
+
+    outs = ops.outputs(resolve(ctx.obj.get("stage")))
+    store = JobStore(outs["JobsTable"])
+    matches = [j for j in store.jobs() if j["job_id"].startswith(job_id)]
+    if len(matches) != 1:
+        raise PipelineError(f"{len(matches)} jobs match {job_id!r}")
+    job = {k: v for k, v in matches[0].items() if k != "task_token"}
+    pages = store.pages(job["job_id"])
+    if as_json:
+        emit_json({**job, "pages": pages})
+        return
+    console.print(mapping_table(job, f"Job {job['job_id']}"))
+    table = rows_table(["page", "status", "lines from", "rows in", "valid", "rejected", "rejects", "error"], [
+        (p.get("page"), p.get("status"), p.get("first_line", ""), p.get("rows_input"), p.get("rows_valid"),
+         p.get("rows_rejected"), p.get("rejects_key") or "", (p.get("last_error") or "")[:60]) for p in pages[:50]
+    ], f"Pages ({len(pages)})")
+    console.print(table)
+
+
+@cli.command()
+@click.argument("sql")
+@click.option("--param", "-p", multiple=True, help="Query parameter NAME=VALUE, referenced as %(NAME)s.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@STAGE
+@JSON
+def query(sql: str, param: tuple[str, ...], as_csv: bool, stage: str | None, as_json: bool) -> None:
+    """Run SQL through Athena against the stage's Glue database."""
+    from pipeline.query import run_query
+
+    outs = ops.outputs(resolve(stage))
+    result = run_query(sql, database=outs["GlueDatabase"], workgroup=outs["AthenaWorkGroup"],
+                       output_location=outs["AthenaResultLocation"],
+                       parameters=dict(p.split("=", 1) for p in param) or None)
+    if as_json:
+        emit_json([dict(zip(result.columns, row, strict=True)) for row in result.rows])
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    else:
+        console.print(rows_table(result.columns, result.rows))
+
+
+@cli.command()
+@click.argument("dataset", default="orders")
+@click.option("--rows", default=10_000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def sample(dataset: str, rows: int, seed: int, out: Path) -> None:
+    """Write a realistic sample CSV for a shipped dataset."""
+    from pipeline.sample import write_orders
+
+    if dataset != "orders":
+        raise PipelineError("sample files are generated for the 'orders' dataset only")
+    counts = write_orders(out, rows, seed=seed)
+    console.print(f"wrote {out}: {counts}")
+
+
+@cli.command()
+@click.option("--rows", default=100_000, show_default=True, help="Rows in the large (paged) sample file.")
+@JSON
+def demo(rows: int, as_json: bool) -> None:
+    """Start the local cloud, deploy, drop sample files, wait, and query the result."""
+    from pipeline.query import run_query
+    from pipeline.sample import write_orders
+
+    started = time.monotonic()
+    cloud = resolve(None)
+    progress = (lambda line: None) if as_json else (lambda line: err.print(line))
+    outs = ops.deploy(cloud, {}, progress)
+    outs = ops.outputs(cloud)
+    uploads = []
+    with tempfile.TemporaryDirectory() as tmp:
+        small, large = Path(tmp) / "orders-small.csv", Path(tmp) / "orders-large.csv"
+        write_orders(small, 5_000, seed=1, start_id=1)
+        write_orders(large, rows, seed=2, start_id=10_000_000)
+        bad = Path(tmp) / "unknown.csv"
+        bad.write_text("a,b\n1,2\n")
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        uploads.append(ops.ingest(small, "orders", outs, f"orders/demo-{stamp}/orders-small.csv"))
+        uploads.append(ops.ingest(large, "orders", outs, f"orders/demo-{stamp}/orders-large.csv"))
+        uploads.append(ops.ingest(bad, "customers", outs, f"customers/demo-{stamp}/unknown.csv"))
+        progress(f"uploaded {len(uploads)} files to s3://{outs['IngestBucket']}/")
+        jobs_done = _wait(outs, uploads, as_json)
+    result = run_query("SELECT dt, count(*) AS orders, round(sum(amount), 2) AS revenue FROM orders "
+                       "GROUP BY dt ORDER BY dt DESC LIMIT 5", database=outs["GlueDatabase"],
+                       workgroup=outs["AthenaWorkGroup"], output_location=outs["AthenaResultLocation"])
+    total = run_query("SELECT count(*) AS n FROM orders", database=outs["GlueDatabase"],
+                      workgroup=outs["AthenaWorkGroup"], output_location=outs["AthenaResultLocation"])
+    elapsed = time.monotonic() - started
+    if as_json:
+        emit_json({"jobs": jobs_done, "query": [dict(zip(result.columns, r, strict=True)) for r in result.rows],
+                   "athena_rows": total.rows[0][0], "seconds": round(elapsed, 1)})
+    else:
+        console.print(jobs_table(jobs_done))
+        console.print(rows_table(result.columns, result.rows, "Athena: latest days of orders"))
+        console.print(f"Athena count(*) over orders: {total.rows[0][0]:,}; demo took {elapsed:.1f}s")
+    expected = {"orders": "COMPLETE", "customers": "FAILED"}
+    if any(j.get("status") != expected[j.get("key", "").split("/")[0]] for j in jobs_done):
+        sys.exit(1)

@@ -1,0 +1,79 @@
+"""What the CLI commands do, as plain functions (click only parses arguments and forwards here)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline import aws
+from pipeline.cli.target import Cloud
+from pipeline.deploy import package, stack
+from pipeline.errors import PipelineError
+from pipeline.jobs import JobStore
+from pipeline.jobs.model import FINISHED
+
+Progress = Callable[[str], None]
+
+
+class NotDeployedError(PipelineError):
+    """The stage has no stack yet."""
+
+
+def deploy(cloud: Cloud, parameters: dict[str, str], progress: Progress) -> dict[str, str]:
+    """Build the artefacts and deploy the stage's stack; return its outputs."""
+    if cloud.local:
+        progress(f"local cloud at {cloud.local.endpoint}")
+        if cloud.local.start():
+            progress("local cloud started")
+    artefacts = package.build()
+    progress(f"built code artefact {artefacts.code_key} ({len(artefacts.code_zip) / 1024:.0f} KiB)")
+    target = stack.target(cloud.stage)
+    return stack.deploy(target, artefacts, parameters, progress)
+
+
+def outputs(cloud: Cloud) -> dict[str, str]:
+    """The stage's stack outputs, or `NotDeployedError` telling how to deploy."""
+    if cloud.local and not cloud.local.ready():
+        raise NotDeployedError("the local cloud is not running: run `pipeline local start` or `pipeline demo`")
+    outs = stack.outputs(cloud.stack_name)
+    if not outs:
+        hint = "pipeline deploy --local" if cloud.local else f"pipeline deploy --stage {cloud.stage}"
+        raise NotDeployedError(f"stack {cloud.stack_name} is not deployed: run `{hint}`")
+    if cloud.local:
+        outs = {"Endpoint": cloud.local.endpoint, **outs}
+    return outs
+
+
+def ingest(path: Path, dataset: str, outs: dict[str, str], key: str | None = None) -> dict[str, str]:
+    """Upload ``path`` under `<dataset>/` in the ingest bucket; return the key and version."""
+    object_key = key or f"{dataset}/{path.name}"
+    with path.open("rb") as body:
+        response = aws.client("s3").put_object(Bucket=outs["IngestBucket"], Key=object_key, Body=body)
+    return {"bucket": outs["IngestBucket"], "key": object_key, "version_id": response.get("VersionId", "")}
+
+
+def find_job(outs: dict[str, str], key: str, version_id: str = "") -> dict[str, Any] | None:
+    """The job of an uploaded object version, once the pipeline has opened it."""
+    for job in JobStore(outs["JobsTable"]).jobs():
+        if job.get("key") == key and (not version_id or job.get("version_id") in (version_id, None)):
+            return job
+    return None
+
+
+def wait_for(outs: dict[str, str], uploads: list[dict[str, str]], on_update: Callable[[list[dict[str, Any]]], None],
+             timeout: float = 3600) -> list[dict[str, Any]]:
+    """Poll until every upload's job is finished; call ``on_update`` with the jobs each round."""
+    deadline = time.monotonic() + timeout
+    store = JobStore(outs["JobsTable"])
+    while True:
+        by_key = {(j.get("key"), j.get("version_id") or ""): j for j in store.jobs()}
+        jobs = [by_key.get((u["key"], u.get("version_id", ""))) or {"key": u["key"], "status": "WAITING"}
+                for u in uploads]
+        on_update(jobs)
+        if all(j.get("status") in FINISHED for j in jobs):
+            return jobs
+        if time.monotonic() > deadline:
+            raise PipelineError(f"timed out after {timeout:.0f}s waiting for {len(uploads)} jobs")
+        time.sleep(1.0)

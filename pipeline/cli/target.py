@@ -1,0 +1,41 @@
+"""Resolve which cloud a command talks to: the embedded local cloud, or a stage on AWS."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pipeline.local import LocalCloud
+
+LOCAL_STAGE = "local"
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """The stage a command works on and, when local, the local cloud serving it."""
+
+    stage: str
+    local: LocalCloud | None
+
+    @property
+    def stack_name(self) -> str:
+        return f"pipeline-{self.stage}"
+
+
+def resolve(stage: str | None, region: str | None = None, profile: str | None = None,
+            local: bool = False) -> Cloud:
+    """`--stage` names an AWS stage; without it (or with `--local`) the embedded local cloud is used."""
+    if local or not stage or stage == LOCAL_STAGE:
+        cloud = LocalCloud.from_env()
+        cloud.activate()
+        return Cloud(LOCAL_STAGE if not stage else stage, cloud)
+    if profile:
+        os.environ["AWS_PROFILE"] = profile
+    if region:
+        os.environ["AWS_DEFAULT_REGION"] = region
+    for name in ("AWS_ENDPOINT_URL",):
+        os.environ.pop(name, None)
+    from pipeline import aws
+
+    aws.reset()
+    return Cloud(stage, None)

@@ -1,0 +1,17 @@
+"""Dataset contracts: one JSON Schema file per dataset drives validation, types, keys and partitions."""
+
+from pipeline.contract.exceptions import ContractError, UnknownDatasetError
+from pipeline.contract.model import Column, Contract, Partition
+from pipeline.contract.loader import dataset_for_key, load_contract, load_contracts, schemas_dir
+
+__all__ = [
+    "Column",
+    "Contract",
+    "ContractError",
+    "Partition",
+    "UnknownDatasetError",
+    "dataset_for_key",
+    "load_contract",
+    "load_contracts",
+    "schemas_dir",
+]

@@ -1,0 +1,217 @@
+"""Deploy the packaged template through a CloudFormation change set, with progress, and read its outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline import aws
+from pipeline.deploy.package import Artefacts
+from pipeline.errors import PipelineError
+
+Progress = Callable[[str], None]
+DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
+FAILED = ("ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED",
+          "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED", "DELETE_COMPLETE")
+
+
+class DeployError(PipelineError):
+    """The stack could not be created or updated; the message names the failing resources."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a stage is deployed: its stack name and artefact bucket."""
+
+    stage: str
+    region: str
+    account: str
+
+    @property
+    def stack_name(self) -> str:
+        return f"pipeline-{self.stage}"
+
+    @property
+    def artifact_bucket(self) -> str:
+        return f"pipeline-artifacts-{self.account}-{self.region}"
+
+
+def target(stage: str) -> Target:
+    """The deployment target of ``stage`` in the current account and region."""
+    sts = aws.client("sts")
+    account = sts.get_caller_identity()["Account"]
+    region = aws.client("s3").meta.region_name or "us-east-1"
+    return Target(stage, region, account)
+
+
+def ensure_artifact_bucket(name: str, region: str) -> None:
+    """Create the artefact bucket (private, encrypted) if it does not exist yet."""
+    s3 = aws.client("s3")
+    try:
+        s3.head_bucket(Bucket=name)
+        return
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    kwargs: dict[str, Any] = {"Bucket": name}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+
+
+def _upload(bucket: str, key: str, body: bytes) -> None:
+    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def _template_url(bucket: str, key: str, region: str) -> str:
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_CLOUDFORMATION") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/{bucket}/{key}"
+    return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
+
+
+def _stack(name: str) -> dict[str, Any] | None:
+    try:
+        return aws.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+
+
+def _failure_reasons(name: str) -> str:
+    events = aws.client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
+    reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in events
+               if e.get("ResourceStatus", "").endswith("FAILED")]
+    return "; ".join(reasons[:5]) or "see the stack events"
+
+
+def deploy(tgt: Target, artefacts: Artefacts, parameters: dict[str, str], progress: Progress) -> dict[str, str]:
+    """Upload artefacts, create and execute a change set, wait for it, and return the stack outputs."""
+    cfn = aws.client("cloudformation")
+    ensure_artifact_bucket(tgt.artifact_bucket, tgt.region)
+    progress(f"uploading artefacts to s3://{tgt.artifact_bucket}/")
+    _upload(tgt.artifact_bucket, artefacts.code_key, artefacts.code_zip)
+    definition = artefacts.definitions["batch.asl.json"]
+    definition_key = f"statemachines/batch-{hashlib.sha256(definition).hexdigest()[:20]}.asl.json"
+    _upload(tgt.artifact_bucket, definition_key, definition)
+    body = json.dumps(artefacts.template, indent=1, sort_keys=True).encode()
+    template_key = f"templates/{tgt.stack_name}-{hashlib.sha256(body).hexdigest()[:20]}.json"
+    _upload(tgt.artifact_bucket, template_key, body)
+
+    params = {"Stage": tgt.stage, "ArtifactBucket": tgt.artifact_bucket, "CodeKey": artefacts.code_key,
+              "BatchDefinitionKey": definition_key, **parameters}
+    existing = _stack(tgt.stack_name)
+    if existing and existing["StackStatus"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
+        progress(f"removing failed stack {tgt.stack_name} ({existing['StackStatus']})")
+        cfn.delete_stack(StackName=tgt.stack_name)
+        _wait(tgt.stack_name, progress, deleting=True)
+        existing = None
+    change_type = "UPDATE" if existing else "CREATE"
+    change_set = f"deploy-{int(time.time())}"
+    cfn.create_change_set(
+        StackName=tgt.stack_name, ChangeSetName=change_set, ChangeSetType=change_type,
+        TemplateURL=_template_url(tgt.artifact_bucket, template_key, tgt.region),
+        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in params.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+    )
+    described = _wait_change_set(tgt.stack_name, change_set)
+    if described is None:
+        progress("no changes: the stack is up to date")
+        return outputs(tgt.stack_name)
+    for change in described.get("Changes", []):
+        rc = change.get("ResourceChange", {})
+        progress(f"  {rc.get('Action', '?'):<7} {rc.get('LogicalResourceId')} ({rc.get('ResourceType')})")
+    cfn.execute_change_set(StackName=tgt.stack_name, ChangeSetName=change_set)
+    _wait(tgt.stack_name, progress)
+    return outputs(tgt.stack_name)
+
+
+def _wait_change_set(stack: str, name: str) -> dict[str, Any] | None:
+    cfn = aws.client("cloudformation")
+    for _ in range(600):
+        described = cfn.describe_change_set(StackName=stack, ChangeSetName=name)
+        status = described.get("Status")
+        if status == "CREATE_COMPLETE":
+            return described
+        if status == "FAILED":
+            reason = described.get("StatusReason", "")
+            if "didn't contain changes" in reason or "No updates" in reason:
+                cfn.delete_change_set(StackName=stack, ChangeSetName=name)
+                return None
+            raise DeployError(f"change set failed: {reason}")
+        time.sleep(0.5)
+    raise DeployError("timed out creating the change set")
+
+
+def _wait(stack: str, progress: Progress, deleting: bool = False) -> None:
+    seen = ""
+    for _ in range(3600):
+        current = _stack(stack)
+        if current is None:
+            if deleting:
+                return
+            raise DeployError(f"stack {stack} disappeared")
+        status = current["StackStatus"]
+        if status != seen:
+            progress(f"stack {stack}: {status}")
+            seen = status
+        if status.endswith("IN_PROGRESS"):
+            time.sleep(1)
+            continue
+        if deleting and status == "DELETE_COMPLETE":
+            return
+        if status in DONE:
+            return
+        if status in FAILED:
+            raise DeployError(f"stack {stack} ended {status}: {_failure_reasons(stack)}")
+        time.sleep(1)
+    raise DeployError(f"timed out waiting for stack {stack}")
+
+
+def outputs(stack: str) -> dict[str, str]:
+    """The stack's outputs by key (empty if it does not exist)."""
+    current = _stack(stack)
+    if not current:
+        return {}
+    return {o["OutputKey"]: o["OutputValue"] for o in current.get("Outputs", [])}
+
+
+def destroy(tgt: Target, progress: Progress, force: bool = False) -> None:
+    """Delete the stage's stack; buckets that still hold objects are emptied only with ``force``."""
+    current = _stack(tgt.stack_name)
+    if not current:
+        progress(f"stack {tgt.stack_name} does not exist")
+        return
+    outs = outputs(tgt.stack_name)
+    s3 = aws.client("s3")
+    for key in ("IngestBucket", "ResultsBucket"):
+        bucket = outs.get(key)
+        if not bucket:
+            continue
+        listed = s3.list_object_versions(Bucket=bucket, MaxKeys=1)
+        if not (listed.get("Versions") or listed.get("DeleteMarkers")):
+            continue
+        if not force:
+            raise DeployError(f"bucket {bucket} still holds data; rerun with --force to delete it with the stack")
+        progress(f"emptying {bucket}")
+        paginator = s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket):
+            objects = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                       for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            for i in range(0, len(objects), 1000):
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": objects[i : i + 1000], "Quiet": True})
+    aws.client("cloudformation").delete_stack(StackName=tgt.stack_name)
+    _wait(tgt.stack_name, progress, deleting=True)
+    progress(f"stack {tgt.stack_name} deleted")

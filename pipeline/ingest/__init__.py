@@ -1,0 +1,1 @@
+"""Arrival of objects in the ingest bucket: event decoding, jobs and dispatch."""

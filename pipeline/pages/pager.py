@@ -1,0 +1,88 @@
+"""The pager step: publish the next pages of a large upload and return the advanced cursor."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline import aws, failpoints
+from pipeline.config import Settings
+from pipeline.contract import load_contract
+from pipeline.jobs import JobStore
+from pipeline.pages.cutter import cut_pages
+from pipeline.process.header import check_header, parse_header
+from pipeline.process.records import split_header
+
+HEADER_PROBE = 1 << 20
+
+
+def _object_stream(job: dict[str, Any], start: int) -> Any:
+    kwargs: dict[str, Any] = {"Bucket": job["bucket"], "Key": job["key"], "Range": f"bytes={start}-"}
+    if job.get("version_id"):
+        kwargs["VersionId"] = job["version_id"]
+    return aws.client("s3").get_object(**kwargs)["Body"]
+
+
+def read_header(job: dict[str, Any]) -> tuple[str, int, int]:
+    """The header text, the byte offset where data starts and the line it starts on; checked against the schema."""
+    stream = _object_stream(job, 0)
+    try:
+        probe = stream.read(HEADER_PROBE)
+    finally:
+        stream.close()
+    raw, data_start = split_header(probe)
+    check_header(parse_header(raw), load_contract(job["dataset"]))
+    return raw.decode("utf-8-sig"), data_start, raw.count(b"\n") + 2
+
+
+def publish(descriptors: list[dict[str, Any]], topic_arn: str) -> None:
+    """Publish page descriptors, ten per request."""
+    sns = aws.client("sns")
+    for i in range(0, len(descriptors), 10):
+        batch = descriptors[i : i + 10]
+        response = sns.publish_batch(
+            TopicArn=topic_arn,
+            PublishBatchRequestEntries=[{"Id": str(n), "Message": json.dumps(d)} for n, d in enumerate(batch)],
+        )
+        if response.get("Failed"):
+            raise RuntimeError(f"SNS refused {len(response['Failed'])} page descriptors: {response['Failed'][0]}")
+
+
+def page_through(job: dict[str, Any], cursor: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Publish up to `pages_per_iteration` pages from ``cursor``; return the next cursor."""
+    cursor = dict(cursor)
+    if not cursor.get("header"):
+        header, offset, line = read_header(job)
+        cursor.update(header=header, offset=offset, line=line)
+    size = int(job["size"])
+    descriptors: list[dict[str, Any]] = []
+    next_offset, next_line = int(cursor["offset"]), int(cursor["line"])
+    if next_offset < size:
+        stream = _object_stream(job, next_offset)
+        try:
+            for span in cut_pages(stream, start=next_offset, first_line=next_line, rows=settings.page_rows,
+                                  limit=settings.pages_per_iteration):
+                page = int(cursor["page"]) + len(descriptors)
+                descriptors.append({
+                    "job_id": job["job_id"], "dataset": job["dataset"], "bucket": job["bucket"], "key": job["key"],
+                    "version_id": job.get("version_id") or "", "page": page, "start": span.start, "end": span.end,
+                    "first_line": span.first_line, "header": cursor["header"],
+                })
+                next_offset, next_line = span.end, span.next_line
+        finally:
+            stream.close()
+    if descriptors:
+        publish(descriptors, settings.pages_topic_arn)
+        failpoints.hit("after-publish", int(cursor["page"]))
+    done = next_offset >= size
+    iteration = int(cursor.get("iteration", 0)) + 1
+    cursor.update(
+        offset=next_offset, line=next_line, page=int(cursor["page"]) + len(descriptors), done=done,
+        iteration=iteration,
+        continue_in_new_execution=(not done and iteration >= settings.iterations_per_execution),
+    )
+    JobStore(settings.jobs_table).update_job(
+        job["job_id"], {"pages_published": cursor["page"], "bytes_paged": next_offset, "paging_done": done}
+    )
+    return cursor
+

@@ -1,0 +1,67 @@
+"""State machine steps that track a paged job: wait for its pages, finalise it, record its failure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.ingest.upload import job_summary
+from pipeline.jobs import JobStatus, JobStore
+from pipeline.pages.worker import fail_waiting_execution, resume_if_complete
+
+
+def await_pages(job_id: str, pages_total: int, task_token: str, settings: Settings) -> dict[str, Any]:
+    """Store the task token and page total; resume at once if every page is already in."""
+    jobs = JobStore(settings.jobs_table)
+    job = jobs.update_job(job_id, {"pages_total": int(pages_total), "task_token": task_token})
+    failed = [p for p in jobs.pages(job_id) if p.get("status") == "FAILED"]
+    if failed:
+        cause = f"page {failed[0]['page']} failed: {failed[0].get('last_error', 'unknown error')}"
+        fail_waiting_execution(job, "PageFailed", cause)
+    else:
+        resume_if_complete(job)
+    return {"job_id": job_id, "pages_total": pages_total}
+
+
+def finalise(job_id: str, settings: Settings) -> dict[str, Any]:
+    """Mark the job COMPLETE and return its summary for the job-completed event."""
+    job = JobStore(settings.jobs_table).finish(job_id)
+    return job_summary(job)
+
+
+def readable_error(error: dict[str, Any]) -> tuple[str, str]:
+    """The error name and a one-line cause from a Step Functions Catch result."""
+    name = str(error.get("Error") or "JobFailed")
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict):
+            cause = parsed.get("errorMessage") or parsed.get("Cause") or cause
+            name = parsed.get("errorType") if name == "States.TaskFailed" and parsed.get("errorType") else name
+    except (TypeError, ValueError):
+        pass
+    return name, str(cause)[:4000]
+
+
+def fail(job_id: str, error: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """Record a failed execution on its job; returns the error and cause for the Fail state."""
+    name, cause = readable_error(error)
+    jobs = JobStore(settings.jobs_table)
+    job = jobs.get(job_id) or {}
+    if job.get("status") != JobStatus.FAILED.value:
+        jobs.fail(job_id, name, cause)
+    else:
+        name, cause = str(job.get("error", name)), str(job.get("cause", cause))
+    return {"error": name, "cause": cause}
+
+
+def dead_page(descriptor: dict[str, Any], receive_count: int, settings: Settings) -> None:
+    """A page exhausted its retries: mark it and its job FAILED, and fail the waiting execution."""
+    jobs = JobStore(settings.jobs_table)
+    job_id, page = descriptor["job_id"], int(descriptor["page"])
+    item = jobs.mark_page_dead(job_id, page, descriptor)
+    cause = (f"page {page} (lines from {descriptor.get('first_line')}) failed after {receive_count} attempts: "
+             f"{item.get('last_error', 'unknown error')}")
+    job = jobs.fail(job_id, "PageFailed", cause, {"failed_pages": [page]})
+    fail_waiting_execution(job, "PageFailed", cause)

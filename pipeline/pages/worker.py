@@ -1,0 +1,74 @@
+"""The page-processor step: process one page descriptor and resume the execution after the last page."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline import aws
+from pipeline.config import Settings
+from pipeline.contract import load_contract
+from pipeline.jobs import JobStore
+from pipeline.process.header import parse_header
+from pipeline.process.page import process_page
+
+GONE_TOKEN_ERRORS = {"TaskDoesNotExist", "InvalidToken", "TaskTimedOut"}
+
+
+def read_range(descriptor: dict[str, Any]) -> bytes:
+    """The bytes of one page, read with a ranged GET of the announced object version."""
+    kwargs: dict[str, Any] = {"Bucket": descriptor["bucket"], "Key": descriptor["key"],
+                              "Range": f"bytes={descriptor['start']}-{int(descriptor['end']) - 1}"}
+    if descriptor.get("version_id"):
+        kwargs["VersionId"] = descriptor["version_id"]
+    return aws.client("s3").get_object(**kwargs)["Body"].read()
+
+
+def process_descriptor(descriptor: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
+    """Process one page exactly once in effect; returns the job after counting, or None for a duplicate."""
+    jobs = JobStore(settings.jobs_table)
+    job_id, page = descriptor["job_id"], int(descriptor["page"])
+    try:
+        contract = load_contract(descriptor["dataset"])
+        header = parse_header(descriptor["header"].encode("utf-8"))
+        body = read_range(descriptor)
+        result = process_page(body, header, contract, job_id=job_id, page=page,
+                              first_line=int(descriptor["first_line"]), settings=settings)
+    except Exception as exc:
+        jobs.record_page_failure(job_id, page, f"{type(exc).__name__}: {exc}")
+        raise
+    job = jobs.record_page(job_id, page, {**result.as_item(), "start": descriptor["start"],
+                                          "end": descriptor["end"], "first_line": descriptor["first_line"]})
+    if job is not None:
+        resume_if_complete(job)
+    return job
+
+
+def resume_if_complete(job: dict[str, Any]) -> bool:
+    """Send the waiting execution its task success when every page is counted; True if this call sent it."""
+    token, total = job.get("task_token"), job.get("pages_total")
+    if not token or total is None or int(job.get("pages_done", 0)) < int(total):
+        return False
+    try:
+        aws.client("stepfunctions").send_task_success(
+            taskToken=token, output=json.dumps({"pages_done": int(job.get("pages_done", 0))})
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in GONE_TOKEN_ERRORS:
+            return False
+        raise
+    return True
+
+
+def fail_waiting_execution(job: dict[str, Any], error: str, cause: str) -> None:
+    """Fail the execution waiting on this job, if any."""
+    token = job.get("task_token")
+    if not token:
+        return
+    try:
+        aws.client("stepfunctions").send_task_failure(taskToken=token, error=error, cause=cause[:32000])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in GONE_TOKEN_ERRORS:
+            raise

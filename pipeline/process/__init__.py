@@ -1,0 +1,1 @@
+"""Turn CSV bytes into validated, typed rows and row-level rejects."""

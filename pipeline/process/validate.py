@@ -1,0 +1,216 @@
+"""Vectorised validation and type coercion of string columns against a dataset contract."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.contract import Column, Contract
+from pipeline.process.parse import ParsedPage, Reject
+
+INTEGER = r"^[+-]?[0-9]+$"
+NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+TIMESTAMP = (
+    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[T ](?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})"
+    r"(?:\.(?P<frac>[0-9]{1,9}))?(?P<tz>Z|z|[+-][0-9]{2}:?[0-9]{2})?$"
+)
+TRUE = ("true", "1", "t", "yes", "y")
+FALSE = ("false", "0", "f", "no", "n")
+INT64_MAX = 2**63 - 1
+
+
+@dataclass
+class ValidatedPage:
+    """Typed valid rows with their source lines, and every rejected record with its reasons."""
+
+    table: pa.Table
+    lines: np.ndarray
+    rejects: list[Reject]
+    input_rows: int
+
+
+class _Violations:
+    """Collects (mask, message) pairs; a row is rejected when any mask is true for it."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.items: list[tuple[np.ndarray, str]] = []
+
+    def add(self, mask: pa.Array | pa.ChunkedArray, message: str) -> None:
+        array = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+        if array.any():
+            self.items.append((array, message))
+
+    def any(self) -> np.ndarray:
+        out = np.zeros(self.rows, dtype=bool)
+        for mask, _ in self.items:
+            out |= mask
+        return out
+
+    def reasons(self, row: int) -> list[str]:
+        return [message for mask, message in self.items if mask[row]]
+
+
+def _in_range(values: pa.ChunkedArray, column: Column, present: pa.ChunkedArray, v: _Violations) -> None:
+    n = column.name
+    if column.minimum is not None:
+        v.add(pc.and_(present, pc.less(values, column.minimum)), f"{n}: below minimum {column.minimum}")
+    if column.maximum is not None:
+        v.add(pc.and_(present, pc.greater(values, column.maximum)), f"{n}: above maximum {column.maximum}")
+    if column.exclusive_minimum is not None:
+        v.add(
+            pc.and_(present, pc.less_equal(values, column.exclusive_minimum)),
+            f"{n}: not above exclusive minimum {column.exclusive_minimum}",
+        )
+    if column.exclusive_maximum is not None:
+        v.add(
+            pc.and_(present, pc.greater_equal(values, column.exclusive_maximum)),
+            f"{n}: not below exclusive maximum {column.exclusive_maximum}",
+        )
+
+
+def _integers(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
+    looks = pc.match_substring_regex(raw, INTEGER)
+    v.add(pc.and_(present, pc.invert(looks)), f"{column.name}: not an integer")
+    digits = pc.utf8_length(pc.utf8_ltrim(raw, "+-0"))
+    safe = pc.and_(looks, pc.less_equal(digits, 18))
+    big = np.flatnonzero(pc.fill_null(pc.and_(looks, pc.invert(safe)), False).to_numpy(zero_copy_only=False))
+    overflow = np.zeros(len(raw), dtype=bool)
+    ok = np.asarray(pc.fill_null(safe, False).to_numpy(zero_copy_only=False), dtype=bool).copy()
+    raw_list = raw.to_pylist() if big.size else []
+    for i in big.tolist():  # 19+ digit numbers are rare: check them exactly
+        if abs(int(raw_list[i])) <= INT64_MAX:
+            ok[i] = True
+        else:
+            overflow[i] = True
+    v.add(pa.array(overflow), f"{column.name}: integer out of 64-bit range")
+    cleaned = pc.if_else(pa.array(ok), raw, pa.scalar(None, pa.string()))
+    return pc.cast(cleaned, pa.int64())
+
+
+def _numbers(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
+    looks = pc.match_substring_regex(raw, NUMBER)
+    v.add(pc.and_(present, pc.invert(looks)), f"{column.name}: not a number")
+    return pc.cast(pc.if_else(looks, raw, pa.scalar(None, pa.string())), pa.float64())
+
+
+def _booleans(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
+    lower = pc.utf8_lower(raw)
+    is_true = pc.is_in(lower, pa.array(TRUE))
+    is_false = pc.is_in(lower, pa.array(FALSE))
+    v.add(pc.and_(present, pc.invert(pc.or_(is_true, is_false))), f"{column.name}: not a boolean (true/false)")
+    return pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
+
+
+def _exact_dates(text: pa.ChunkedArray) -> pa.Array:
+    """Parse YYYY-MM-DD, rejecting days that strptime would roll over (2024-02-30 is not 2024-03-01)."""
+    parsed = pc.strptime(text, "%Y-%m-%d", "s", error_is_null=True)
+    same = pc.equal(pc.strftime(parsed, "%Y-%m-%d"), text)
+    return pc.if_else(same, parsed, None)
+
+
+def _dates(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
+    looks = pc.match_substring_regex(raw, DATE)
+    parsed = _exact_dates(pc.if_else(looks, raw, pa.scalar(None, pa.string())))
+    v.add(pc.and_(present, pc.is_null(parsed)), f"{column.name}: not a valid date (YYYY-MM-DD)")
+    return pc.cast(parsed, pa.date32())
+
+
+def _timestamps(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
+    parts = pc.extract_regex(raw, TIMESTAMP)
+    day, time = pc.struct_field(parts, "date"), pc.struct_field(parts, "time")
+    frac, tz = pc.struct_field(parts, "frac"), pc.struct_field(parts, "tz")
+    base = pc.strptime(pc.binary_join_element_wise(day, time, " "), "%Y-%m-%d %H:%M:%S", "us", error_is_null=True)
+    base = pc.if_else(pc.is_null(_exact_dates(day)), None, base)
+    base = pc.if_else(pc.less(time, "24:00:00"), base, None)
+    micros = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(frac, 6, "0"), 0, 6), pa.int64())
+    micros = pc.if_else(pc.equal(pc.utf8_length(frac), 0), 0, micros)
+    tz_clean = pc.replace_substring(pc.if_else(pc.is_in(tz, pa.array(["", "Z", "z"])), "+0000", tz), ":", "")
+    sign = pc.if_else(pc.starts_with(tz_clean, "-"), -1, 1)
+    hours = pc.cast(pc.utf8_slice_codeunits(tz_clean, 1, 3), pa.int64())
+    minutes = pc.cast(pc.utf8_slice_codeunits(tz_clean, 3, 5), pa.int64())
+    offset_us = pc.multiply(sign, pc.add(pc.multiply(hours, 3_600_000_000), pc.multiply(minutes, 60_000_000)))
+    valid_offset = pc.and_(pc.less_equal(hours, 23), pc.less_equal(minutes, 59))
+    total = pc.subtract(pc.add(pc.cast(base, pa.int64()), micros), offset_us)
+    result = pc.if_else(valid_offset, pc.cast(total, pa.timestamp("us", tz="UTC")), None)
+    v.add(
+        pc.and_(present, pc.is_null(result)),
+        f"{column.name}: not a valid timestamp (YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM])",
+    )
+    return result
+
+
+_CONVERTERS = {
+    "integer": _integers,
+    "number": _numbers,
+    "boolean": _booleans,
+    "date": _dates,
+    "timestamp": _timestamps,
+}
+
+
+def _pattern_mask(raw: pa.ChunkedArray, pattern: str) -> pa.Array:
+    """True where ``raw`` matches ``pattern`` anywhere (JSON Schema semantics); RE2 first, Python re if needed."""
+    try:
+        return pc.match_substring_regex(raw, pattern)
+    except pa.ArrowInvalid:
+        compiled = re.compile(pattern)
+        return pa.array([None if s is None else bool(compiled.search(s)) for s in raw.to_pylist()], pa.bool_())
+
+
+def _validate_column(raw: pa.ChunkedArray, column: Column, nulls: pa.Array, v: _Violations) -> pa.Array:
+    name = column.name
+    is_null = pc.is_in(raw, nulls)
+    present = pc.invert(is_null)
+    if not column.nullable:
+        v.add(is_null, f"{name}: value is required")
+    values: pa.Array | pa.ChunkedArray
+    if column.kind == "string":
+        values = raw
+        if column.pattern is not None:
+            v.add(pc.and_(present, pc.invert(_pattern_mask(raw, column.pattern))), f"{name}: does not match {column.pattern}")
+        if column.max_length is not None:
+            v.add(pc.and_(present, pc.greater(pc.utf8_length(raw), column.max_length)),
+                  f"{name}: longer than {column.max_length} characters")
+        if column.min_length is not None:
+            v.add(pc.and_(present, pc.less(pc.utf8_length(raw), column.min_length)),
+                  f"{name}: shorter than {column.min_length} characters")
+    else:
+        values = _CONVERTERS[column.kind](raw, present, column, v)
+        if column.kind in ("integer", "number"):
+            _in_range(values, column, present, v)
+    if column.enum is not None:
+        allowed = pa.array([str(x) for x in column.enum]) if column.kind == "string" else pa.array(list(column.enum))
+        shown = ", ".join(str(x) for x in column.enum)
+        v.add(pc.and_(present, pc.invert(pc.is_in(values, allowed))), f"{name}: not one of {shown}")
+    return pc.if_else(is_null, pa.scalar(None, values.type), values)
+
+
+def validate_page(parsed: ParsedPage, contract: Contract) -> ValidatedPage:
+    """Validate every row of ``parsed`` against ``contract``; return typed valid rows and all rejects."""
+    table = parsed.table
+    rows = table.num_rows
+    violations = _Violations(rows)
+    nulls = pa.array(list(contract.null_values), pa.string())
+    typed: dict[str, pa.Array] = {}
+    for column in contract.columns:
+        if column.name in table.column_names:
+            raw = table.column(column.name)
+        else:  # an optional column the file does not have
+            raw = pa.chunked_array([pa.array([contract.null_values[0] if contract.null_values else ""] * rows)])
+        typed[column.name] = _validate_column(raw, column, nulls, violations)
+    bad = violations.any()
+    rejects = list(parsed.rejects)
+    if bad.any():
+        for row_no in np.flatnonzero(bad).tolist():
+            rejects.append(Reject(int(parsed.lines[row_no]), violations.reasons(row_no), parsed.raw_text(row_no)))
+        rejects.sort(key=lambda r: r.line)
+    good = pa.array(~bad)
+    valid = pa.table(typed).filter(good) if bad.any() else pa.table(typed)
+    return ValidatedPage(table=valid, lines=parsed.lines[~bad], rejects=rejects, input_rows=parsed.input_rows)
+

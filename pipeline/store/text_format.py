@@ -1,0 +1,69 @@
+"""The output text format Athena's LazySimpleSerDe reads back with every type intact (see docs/adr/0001).
+
+One record per line, fields separated by TAB, no quoting, no header. Nulls are empty fields
+(`serialization.null.format` = ''). In text values a backslash escapes: `\\\\` is a backslash,
+`\\n` and `\\r` are line breaks (`serialization.escape.crlf`), and a backslash before a TAB keeps
+the TAB inside the value (`escape.delim`). Timestamps are UTC `YYYY-MM-DD HH:MM:SS.ffffff`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.contract import Contract
+
+DELIMITER = "\t"
+EXTENSION = ".tsv"
+SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+SERDE_PARAMETERS = {
+    "field.delim": DELIMITER,
+    "serialization.format": DELIMITER,
+    "escape.delim": "\\",
+    "serialization.escape.crlf": "true",
+    "serialization.null.format": "",
+}
+INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
+OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+
+
+def escape_text(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Escape backslash, TAB, CR and LF so every value stays on one line of one field."""
+    out = pc.replace_substring(values, "\\", "\\\\")
+    out = pc.replace_substring(out, "\t", "\\\t")
+    out = pc.replace_substring(out, "\r", "\\r")
+    return pc.replace_substring(out, "\n", "\\n")
+
+
+def _field_text(values: pa.ChunkedArray | pa.Array, kind: str) -> pa.Array:
+    if kind == "string":
+        return escape_text(values)
+    if kind == "timestamp":
+        return pc.strftime(values, "%Y-%m-%d %H:%M:%S")
+    if kind == "date":
+        return pc.strftime(values, "%Y-%m-%d")
+    return pc.cast(values, pa.string())
+
+
+def render_lines(table: pa.Table, contract: Contract) -> pa.Array:
+    """One output line (without terminator) per row of a typed, validated table."""
+    columns = [_field_text(table.column(c.name), c.kind) for c in contract.columns]
+    if len(columns) == 1:
+        return pc.fill_null(columns[0], "")
+    return pc.binary_join_element_wise(*columns, DELIMITER, null_handling="replace", null_replacement="")
+
+
+def render(lines: pa.Array) -> bytes:
+    """The bytes of a file holding ``lines``, each terminated by LF."""
+    if len(lines) == 0:
+        return b""
+    return ("\n".join(lines.to_pylist()) + "\n").encode("utf-8")
+
+
+def partition_values(table: pa.Table, contract: Contract) -> pa.Array | None:
+    """The partition value (`YYYY-MM-DD` or `YYYY-MM`) of every row, or None if the dataset has no partition."""
+    partition = contract.partition
+    if partition is None:
+        return None
+    fmt = "%Y-%m-%d" if partition.granularity == "day" else "%Y-%m"
+    return pc.strftime(table.column(partition.column), fmt)
