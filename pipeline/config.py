@@ -20,7 +20,7 @@ class Settings:
     state_machine_arn: str = ""
     pages_topic_arn: str = ""
     job_events_topic_arn: str = ""
-    glue_database: str = ""
+    glue_database: str = ""  # PIPELINE_GLUE_DATABASE
     athena_workgroup: str = ""
     page_rows: int = 50_000
     inline_max_bytes: int = 5_000_000

@@ -73,8 +73,14 @@ def local_status(as_json: bool) -> None:
             outs = ops.outputs(cloud)
         except ops.NotDeployedError:
             outs = {}
-    status = {"running": running, "endpoint": cloud.local.endpoint, "pid": cloud.local.pid(),
-              "state_dir": str(cloud.local.state_dir), "stack": cloud.stack_name, "outputs": outs}
+    status = {
+        "running": running,
+        "endpoint": cloud.local.endpoint,
+        "pid": cloud.local.pid(),
+        "state_dir": str(cloud.local.state_dir),
+        "stack": cloud.stack_name,
+        "outputs": outs,
+    }
     if as_json:
         emit_json(status)
     else:
@@ -91,8 +97,14 @@ def local_status(as_json: bool) -> None:
 @click.option("--profile", default=None)
 @click.option("--parameter", "-p", multiple=True, help="Template parameter override, KEY=VALUE.")
 @JSON
-def deploy(stage: str | None, use_local: bool, region: str | None, profile: str | None,
-           parameter: tuple[str, ...], as_json: bool) -> None:
+def deploy(
+    stage: str | None,
+    use_local: bool,
+    region: str | None,
+    profile: str | None,
+    parameter: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Package the code and deploy the stack (change set, progress, outputs)."""
     cloud = resolve(stage, region, profile, local=use_local)
     params = dict(p.split("=", 1) for p in parameter)
@@ -122,8 +134,10 @@ def _show_progress(jobs: list[dict[str, Any]], started: float, status: Any) -> N
     rows = sum(int(j.get("rows_input") or 0) for j in jobs)
     elapsed = max(time.monotonic() - started, 1e-6)
     states = ", ".join(sorted({str(j.get("status")) for j in jobs}))
-    status.update(f"{len(jobs)} job(s) [{states}] pages {done}/{total or '?'}, {rows:,} rows, "
-                  f"{rows / elapsed:,.0f} rows/s, {elapsed:.0f}s")
+    status.update(
+        f"{len(jobs)} job(s) [{states}] pages {done}/{total or '?'}, {rows:,} rows, "
+        f"{rows / elapsed:,.0f} rows/s, {elapsed:.0f}s"
+    )
 
 
 def _wait(outs: dict[str, str], uploads: list[dict[str, str]], as_json: bool) -> list[dict[str, Any]]:
@@ -190,10 +204,23 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
         emit_json({**job, "pages": pages})
         return
     console.print(mapping_table(job, f"Job {job['job_id']}"))
-    table = rows_table(["page", "status", "lines from", "rows in", "valid", "rejected", "rejects", "error"], [
-        (p.get("page"), p.get("status"), p.get("first_line", ""), p.get("rows_input"), p.get("rows_valid"),
-         p.get("rows_rejected"), p.get("rejects_key") or "", (p.get("last_error") or "")[:60]) for p in pages[:50]
-    ], f"Pages ({len(pages)})")
+    table = rows_table(
+        ["page", "status", "lines from", "rows in", "valid", "rejected", "rejects", "error"],
+        [
+            (
+                p.get("page"),
+                p.get("status"),
+                p.get("first_line", ""),
+                p.get("rows_input"),
+                p.get("rows_valid"),
+                p.get("rows_rejected"),
+                p.get("rejects_key") or "",
+                (p.get("last_error") or "")[:60],
+            )
+            for p in pages[:50]
+        ],
+        f"Pages ({len(pages)})",
+    )
     console.print(table)
 
 
@@ -208,9 +235,13 @@ def query(sql: str, param: tuple[str, ...], as_csv: bool, stage: str | None, as_
     from pipeline.query import run_query
 
     outs = ops.outputs(resolve(stage))
-    result = run_query(sql, database=outs["GlueDatabase"], workgroup=outs["AthenaWorkGroup"],
-                       output_location=outs["AthenaResultLocation"],
-                       parameters=dict(p.split("=", 1) for p in param) or None)
+    result = run_query(
+        sql,
+        database=outs["GlueDatabase"],
+        workgroup=outs["AthenaWorkGroup"],
+        output_location=outs["AthenaResultLocation"],
+        parameters=dict(p.split("=", 1) for p in param) or None,
+    )
     if as_json:
         emit_json([dict(zip(result.columns, row, strict=True)) for row in result.rows])
     elif as_csv:
@@ -262,15 +293,29 @@ def demo(rows: int, as_json: bool) -> None:
         uploads.append(ops.ingest(bad, "customers", outs, f"customers/demo-{stamp}/unknown.csv"))
         progress(f"uploaded {len(uploads)} files to s3://{outs['IngestBucket']}/")
         jobs_done = _wait(outs, uploads, as_json)
-    result = run_query("SELECT dt, count(*) AS orders, round(sum(amount), 2) AS revenue FROM orders "
-                       "GROUP BY dt ORDER BY dt DESC LIMIT 5", database=outs["GlueDatabase"],
-                       workgroup=outs["AthenaWorkGroup"], output_location=outs["AthenaResultLocation"])
-    total = run_query("SELECT count(*) AS n FROM orders", database=outs["GlueDatabase"],
-                      workgroup=outs["AthenaWorkGroup"], output_location=outs["AthenaResultLocation"])
+    result = run_query(
+        "SELECT dt, count(*) AS orders, round(sum(amount), 2) AS revenue FROM orders "
+        "GROUP BY dt ORDER BY dt DESC LIMIT 5",
+        database=outs["GlueDatabase"],
+        workgroup=outs["AthenaWorkGroup"],
+        output_location=outs["AthenaResultLocation"],
+    )
+    total = run_query(
+        "SELECT count(*) AS n FROM orders",
+        database=outs["GlueDatabase"],
+        workgroup=outs["AthenaWorkGroup"],
+        output_location=outs["AthenaResultLocation"],
+    )
     elapsed = time.monotonic() - started
     if as_json:
-        emit_json({"jobs": jobs_done, "query": [dict(zip(result.columns, r, strict=True)) for r in result.rows],
-                   "athena_rows": total.rows[0][0], "seconds": round(elapsed, 1)})
+        emit_json(
+            {
+                "jobs": jobs_done,
+                "query": [dict(zip(result.columns, r, strict=True)) for r in result.rows],
+                "athena_rows": total.rows[0][0],
+                "seconds": round(elapsed, 1),
+            }
+        )
     else:
         console.print(jobs_table(jobs_done))
         console.print(rows_table(result.columns, result.rows, "Athena: latest days of orders"))

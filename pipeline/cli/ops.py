@@ -62,15 +62,27 @@ def find_job(outs: dict[str, str], key: str, version_id: str = "") -> dict[str, 
     return None
 
 
-def wait_for(outs: dict[str, str], uploads: list[dict[str, str]], on_update: Callable[[list[dict[str, Any]]], None],
-             timeout: float = 3600) -> list[dict[str, Any]]:
+def _match(jobs: list[dict[str, Any]], upload: dict[str, str]) -> dict[str, Any] | None:
+    """The newest job of an upload: same key and, when the upload knows it, the same object version."""
+    for job in jobs:  # newest first
+        same_version = not upload.get("version_id") or job.get("version_id") in (upload["version_id"], None)
+        if job.get("key") == upload["key"] and same_version:
+            return job
+    return None
+
+
+def wait_for(
+    outs: dict[str, str],
+    uploads: list[dict[str, str]],
+    on_update: Callable[[list[dict[str, Any]]], None],
+    timeout: float = 3600,
+) -> list[dict[str, Any]]:
     """Poll until every upload's job is finished; call ``on_update`` with the jobs each round."""
     deadline = time.monotonic() + timeout
     store = JobStore(outs["JobsTable"])
     while True:
-        by_key = {(j.get("key"), j.get("version_id") or ""): j for j in store.jobs()}
-        jobs = [by_key.get((u["key"], u.get("version_id", ""))) or {"key": u["key"], "status": "WAITING"}
-                for u in uploads]
+        current = store.jobs()
+        jobs = [_match(current, u) or {"key": u["key"], "status": "WAITING"} for u in uploads]
         on_update(jobs)
         if all(j.get("status") in FINISHED for j in jobs):
             return jobs

@@ -22,13 +22,12 @@ class Cloud:
         return f"pipeline-{self.stage}"
 
 
-def resolve(stage: str | None, region: str | None = None, profile: str | None = None,
-            local: bool = False) -> Cloud:
+def resolve(stage: str | None, region: str | None = None, profile: str | None = None, local: bool = False) -> Cloud:
     """`--stage` names an AWS stage; without it (or with `--local`) the embedded local cloud is used."""
     if local or not stage or stage == LOCAL_STAGE:
         cloud = LocalCloud.from_env()
         cloud.activate()
-        return Cloud(LOCAL_STAGE if not stage else stage, cloud)
+        return Cloud(stage or LOCAL_STAGE, cloud)
     if profile:
         os.environ["AWS_PROFILE"] = profile
     if region:

@@ -28,9 +28,15 @@ def jobs_table(jobs: list[dict[str, Any]]) -> Table:
         status = job.get("status", "?")
         colour = {"COMPLETE": "green", "FAILED": "red"}.get(status, "yellow")
         table.add_row(
-            job.get("job_id", "")[:12], job.get("key", "").rsplit("/", 1)[-1], job.get("dataset", ""), f"[{colour}]{status}[/]",
-            str(job.get("rows_input", "")), str(job.get("rows_valid", "")), str(job.get("rows_rejected", "")),
-            pages, f"{job['duration_s']:.1f}s" if job.get("duration_s") is not None else "",
+            job.get("job_id", "")[:12],
+            job.get("key", "").rsplit("/", 1)[-1],
+            job.get("dataset", ""),
+            f"[{colour}]{status}[/]",
+            str(job.get("rows_input", "")),
+            str(job.get("rows_valid", "")),
+            str(job.get("rows_rejected", "")),
+            pages,
+            f"{job['duration_s']:.1f}s" if job.get("duration_s") is not None else "",
             (job.get("cause") or "")[:80],
         )
     return table

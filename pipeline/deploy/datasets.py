@@ -27,8 +27,11 @@ def glue_table(contract: Contract) -> dict[str, Any]:
                 "Name": contract.table_name,
                 "Description": contract.description or f"Validated rows of dataset {contract.dataset}",
                 "TableType": "EXTERNAL_TABLE",
-                "Parameters": {"classification": "csv", "has_encrypted_data": "false",
-                               "x-primary-key": ",".join(contract.primary_key)},
+                "Parameters": {
+                    "classification": "csv",
+                    "has_encrypted_data": "false",
+                    "x-primary-key": ",".join(contract.primary_key),
+                },
                 "PartitionKeys": partition_keys,
                 "StorageDescriptor": {
                     "Columns": [{"Name": c.name, "Type": c.glue_type} for c in contract.columns],

@@ -62,8 +62,9 @@ def build(root: Path = ROOT) -> Artefacts:
     """Build every artefact a deployment needs from the working tree."""
     code = build_code_zip(root)
     definitions = {p.name: p.read_bytes() for p in sorted((root / "statemachines").glob("*.asl.json"))}
-    for name, body in definitions.items():
+    for body in definitions.values():
         json.loads(body)  # fail early on a broken definition
-    template = add_dataset_tables(load_template(root / "cloudformation" / "template.yaml"),
-                                  load_contracts(root / "schemas"))
+    template = add_dataset_tables(
+        load_template(root / "cloudformation" / "template.yaml"), load_contracts(root / "schemas")
+    )
     return Artefacts(code, hashlib.sha256(code).hexdigest(), definitions, template)

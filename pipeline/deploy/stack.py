@@ -18,8 +18,15 @@ from pipeline.errors import PipelineError
 
 Progress = Callable[[str], None]
 DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
-FAILED = ("ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED",
-          "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED", "DELETE_COMPLETE")
+FAILED = (
+    "ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "CREATE_FAILED",
+    "ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_FAILED",
+    "DELETE_FAILED",
+    "DELETE_COMPLETE",
+)
 
 
 class DeployError(PipelineError):
@@ -64,10 +71,21 @@ def ensure_artifact_bucket(name: str, region: str) -> None:
     if region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
     s3.create_bucket(**kwargs)
-    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
 
 
 def _upload(bucket: str, key: str, body: bytes) -> None:
@@ -92,8 +110,11 @@ def _stack(name: str) -> dict[str, Any] | None:
 
 def _failure_reasons(name: str) -> str:
     events = aws.client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
-    reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in events
-               if e.get("ResourceStatus", "").endswith("FAILED")]
+    reasons = [
+        f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
+        for e in events
+        if e.get("ResourceStatus", "").endswith("FAILED")
+    ]
     return "; ".join(reasons[:5]) or "see the stack events"
 
 
@@ -110,8 +131,13 @@ def deploy(tgt: Target, artefacts: Artefacts, parameters: dict[str, str], progre
     template_key = f"templates/{tgt.stack_name}-{hashlib.sha256(body).hexdigest()[:20]}.json"
     _upload(tgt.artifact_bucket, template_key, body)
 
-    params = {"Stage": tgt.stage, "ArtifactBucket": tgt.artifact_bucket, "CodeKey": artefacts.code_key,
-              "BatchDefinitionKey": definition_key, **parameters}
+    params = {
+        "Stage": tgt.stage,
+        "ArtifactBucket": tgt.artifact_bucket,
+        "CodeKey": artefacts.code_key,
+        "BatchDefinitionKey": definition_key,
+        **parameters,
+    }
     existing = _stack(tgt.stack_name)
     if existing and existing["StackStatus"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
         progress(f"removing failed stack {tgt.stack_name} ({existing['StackStatus']})")
@@ -121,7 +147,9 @@ def deploy(tgt: Target, artefacts: Artefacts, parameters: dict[str, str], progre
     change_type = "UPDATE" if existing else "CREATE"
     change_set = f"deploy-{int(time.time())}"
     cfn.create_change_set(
-        StackName=tgt.stack_name, ChangeSetName=change_set, ChangeSetType=change_type,
+        StackName=tgt.stack_name,
+        ChangeSetName=change_set,
+        ChangeSetType=change_type,
         TemplateURL=_template_url(tgt.artifact_bucket, template_key, tgt.region),
         Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in params.items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
@@ -208,8 +236,10 @@ def destroy(tgt: Target, progress: Progress, force: bool = False) -> None:
         progress(f"emptying {bucket}")
         paginator = s3.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=bucket):
-            objects = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                       for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            objects = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
             for i in range(0, len(objects), 1000):
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": objects[i : i + 1000], "Quiet": True})
     aws.client("cloudformation").delete_stack(StackName=tgt.stack_name)

@@ -18,6 +18,7 @@ from pipeline.jobs import JobStatus, JobStore
 from pipeline.process.header import HeaderError, check_header, parse_header
 from pipeline.process.page import process_page
 from pipeline.process.records import split_header
+from pipeline.store.catalog import register_partitions
 
 
 class EmptyFileError(TerminalError):
@@ -27,8 +28,13 @@ class EmptyFileError(TerminalError):
 def arrival_fields(ref: ObjectRef) -> dict[str, Any]:
     """What the jobs table records about an arriving object."""
     return {
-        "bucket": ref.bucket, "key": ref.key, "file": ref.uri, "size": ref.size, "etag": ref.etag,
-        "version_id": ref.version_id, "event_time": ref.event_time,
+        "bucket": ref.bucket,
+        "key": ref.key,
+        "file": ref.uri,
+        "size": ref.size,
+        "etag": ref.etag,
+        "version_id": ref.version_id,
+        "event_time": ref.event_time,
     }
 
 
@@ -81,21 +87,37 @@ def start_paging(ref: ObjectRef, dataset: str, jobs: JobStore, settings: Setting
     """Hand a large upload to the batch state machine; the name makes a second start impossible."""
     name = execution_name(ref.job_id)
     payload = {
-        "job": {"job_id": ref.job_id, "dataset": dataset, "bucket": ref.bucket, "key": ref.key,
-                "version_id": ref.version_id or "", "size": ref.size},
-        "cursor": {"offset": 0, "page": 0, "line": 1, "header": "", "done": False,
-                   "continue_in_new_execution": False, "iteration": 0, "execution": 0},
+        "job": {
+            "job_id": ref.job_id,
+            "dataset": dataset,
+            "bucket": ref.bucket,
+            "key": ref.key,
+            "version_id": ref.version_id or "",
+            "size": ref.size,
+        },
+        "cursor": {
+            "offset": 0,
+            "page": 0,
+            "line": 1,
+            "header": "",
+            "done": False,
+            "continue_in_new_execution": False,
+            "iteration": 0,
+            "execution": 0,
+        },
     }
     sfn = aws.client("stepfunctions")
     arn = f"{settings.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
     try:
-        arn = sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=name,
-                                  input=json.dumps(payload))["executionArn"]
+        arn = sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps(payload))[
+            "executionArn"
+        ]
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
             raise
-    return jobs.update_job(ref.job_id, {"status": JobStatus.PAGING.value, "mode": "paged",
-                                        "execution_arn": arn, "executions": [arn]})
+    return jobs.update_job(
+        ref.job_id, {"status": JobStatus.PAGING.value, "mode": "paged", "execution_arn": arn, "executions": [arn]}
+    )
 
 
 def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Settings) -> dict[str, Any]:
@@ -110,11 +132,14 @@ def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Sett
     if not data.strip():
         raise EmptyFileError("the file has a header but no rows")
     header_lines = raw_header.count(b"\n") + 1
-    result = process_page(data, header, contract, job_id=ref.job_id, page=0, first_line=1 + header_lines,
-                          settings=settings)
-    jobs.update_job(ref.job_id, {"mode": "inline", "pages_total": 1,
-                                 "read_ms": int((time.perf_counter() - started) * 1000)})
+    result = process_page(
+        data, header, contract, job_id=ref.job_id, page=0, first_line=1 + header_lines, settings=settings
+    )
+    jobs.update_job(
+        ref.job_id, {"mode": "inline", "pages_total": 1, "read_ms": int((time.perf_counter() - started) * 1000)}
+    )
     jobs.record_page(ref.job_id, 0, result.as_item())
+    register_partitions(settings.glue_database, settings.results_bucket, list(result.outputs))
     job = jobs.finish(ref.job_id)
     publish_job_event(job, settings)
     return job
@@ -124,14 +149,29 @@ def publish_job_event(job: dict[str, Any], settings: Settings) -> None:
     """Announce a finished job on the job-events topic."""
     if not settings.job_events_topic_arn:
         return
-    aws.client("sns").publish(TopicArn=settings.job_events_topic_arn, Subject="job-completed",
-                              Message=json.dumps(job_summary(job), default=str))
+    aws.client("sns").publish(
+        TopicArn=settings.job_events_topic_arn,
+        Subject="job-completed",
+        Message=json.dumps(job_summary(job), default=str),
+    )
 
 
 def job_summary(job: dict[str, Any]) -> dict[str, Any]:
     """The fields of a job a subscriber needs."""
-    keys = ("job_id", "dataset", "file", "status", "rows_input", "rows_valid", "rows_rejected", "pages_total",
-            "pages_done", "duration_s", "error", "cause")
+    keys = (
+        "job_id",
+        "dataset",
+        "file",
+        "status",
+        "rows_input",
+        "rows_valid",
+        "rows_rejected",
+        "pages_total",
+        "pages_done",
+        "duration_s",
+        "error",
+        "cause",
+    )
     return {k: job.get(k) for k in keys if job.get(k) is not None}
 
 

@@ -50,8 +50,9 @@ def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
     return _plain({k: _DESERIALIZER.deserialize(v) for k, v in item.items()})
 
 
-def _update(names_values: dict[str, Any], *, add: dict[str, int] | None = None,
-            if_not_exists: dict[str, Any] | None = None) -> tuple[str, dict[str, str], dict[str, Any]]:
+def _update(
+    names_values: dict[str, Any], *, add: dict[str, int] | None = None, if_not_exists: dict[str, Any] | None = None
+) -> tuple[str, dict[str, str], dict[str, Any]]:
     """An UpdateExpression setting ``names_values``, adding ``add`` and defaulting ``if_not_exists``."""
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -89,14 +90,25 @@ class JobStore:
     def _key(self, job_id: str, item: str = JOB_ITEM) -> dict[str, Any]:
         return {"job_id": {"S": job_id}, "item": {"S": item}}
 
-    def update_job(self, job_id: str, fields: dict[str, Any], *, add: dict[str, int] | None = None,
-                   if_not_exists: dict[str, Any] | None = None, condition: str | None = None,
-                   condition_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    def update_job(
+        self,
+        job_id: str,
+        fields: dict[str, Any],
+        *,
+        add: dict[str, int] | None = None,
+        if_not_exists: dict[str, Any] | None = None,
+        condition: str | None = None,
+        condition_values: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Set ``fields`` on the job item (creating it if needed); return the item after the update."""
         expression, names, values = _update(fields, add=add, if_not_exists=if_not_exists)
         kwargs: dict[str, Any] = {
-            "TableName": self.table, "Key": self._key(job_id), "UpdateExpression": expression,
-            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, "ReturnValues": "ALL_NEW",
+            "TableName": self.table,
+            "Key": self._key(job_id),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
         }
         if condition:
             kwargs["ConditionExpression"] = condition
@@ -116,11 +128,16 @@ class JobStore:
         """
         try:
             return self.update_job(
-                job_id, {**fields, "status": JobStatus.PROCESSING.value, "started_at": now_iso()},
-                if_not_exists={"received_at": now_iso()}, add={"attempts": 1},
+                job_id,
+                {**fields, "status": JobStatus.PROCESSING.value, "started_at": now_iso()},
+                if_not_exists={"received_at": now_iso()},
+                add={"attempts": 1},
                 condition="attribute_not_exists(#status) OR #status IN (:received, :processing, :failed)",
-                condition_values={":received": JobStatus.RECEIVED.value, ":processing": JobStatus.PROCESSING.value,
-                                  ":failed": JobStatus.FAILED.value},
+                condition_values={
+                    ":received": JobStatus.RECEIVED.value,
+                    ":processing": JobStatus.PROCESSING.value,
+                    ":failed": JobStatus.FAILED.value,
+                },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -140,24 +157,39 @@ class JobStore:
     def record_page(self, job_id: str, page: int, result: dict[str, Any]) -> dict[str, Any] | None:
         """Store a page's result and count it on the job, exactly once; None if the page was already counted."""
         counts = {k: int(result[k]) for k in ("rows_input", "rows_valid", "rows_rejected")}
-        expression, names, values = _update(
-            {"updated_at": now_iso()}, add={"pages_done": 1, **counts}
-        )
+        expression, names, values = _update({"updated_at": now_iso()}, add={"pages_done": 1, **counts})
         try:
-            self._client.transact_write_items(TransactItems=[
-                {"Put": {
-                    "TableName": self.table,
-                    "Item": _serialize({"job_id": job_id, "item": page_item(page), "page": page, **result,
-                                        "status": "DONE", "finished_at": now_iso()}),
-                    "ConditionExpression": "attribute_not_exists(job_id) OR #st <> :done",
-                    "ExpressionAttributeNames": {"#st": "status"},
-                    "ExpressionAttributeValues": {":done": {"S": "DONE"}},
-                }},
-                {"Update": {
-                    "TableName": self.table, "Key": self._key(job_id), "UpdateExpression": expression,
-                    "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
-                }},
-            ])
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": _serialize(
+                                {
+                                    "job_id": job_id,
+                                    "item": page_item(page),
+                                    "page": page,
+                                    **result,
+                                    "status": "DONE",
+                                    "finished_at": now_iso(),
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(job_id) OR #st <> :done",
+                            "ExpressionAttributeNames": {"#st": "status"},
+                            "ExpressionAttributeValues": {":done": {"S": "DONE"}},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": self._key(job_id),
+                            "UpdateExpression": expression,
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                ]
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
                 reasons = exc.response.get("CancellationReasons") or []
@@ -169,21 +201,31 @@ class JobStore:
     def record_page_failure(self, job_id: str, page: int, error: str) -> None:
         """Remember the last error of a page attempt (the dead-letter consumer reports it)."""
         expression, names, values = _update(
-            {"last_error": error[:2000], "updated_at": now_iso()}, if_not_exists={"page": page, "status": "RETRYING"},
+            {"last_error": error[:2000], "updated_at": now_iso()},
+            if_not_exists={"page": page, "status": "RETRYING"},
             add={"attempts": 1},
         )
-        self._client.update_item(TableName=self.table, Key=self._key(job_id, page_item(page)),
-                                 UpdateExpression=expression, ExpressionAttributeNames=names,
-                                 ExpressionAttributeValues=values)
+        self._client.update_item(
+            TableName=self.table,
+            Key=self._key(job_id, page_item(page)),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def mark_page_dead(self, job_id: str, page: int, descriptor: dict[str, Any]) -> dict[str, Any]:
         """Mark a page FAILED for good (it reached the dead-letter queue); return the page item."""
         expression, names, values = _update(
             {"status": "FAILED", "descriptor": descriptor, "updated_at": now_iso()}, if_not_exists={"page": page}
         )
-        item = self._client.update_item(TableName=self.table, Key=self._key(job_id, page_item(page)),
-                                        UpdateExpression=expression, ExpressionAttributeNames=names,
-                                        ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"]
+        item = self._client.update_item(
+            TableName=self.table,
+            Key=self._key(job_id, page_item(page)),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
         return _deserialize(item)
 
     def pages(self, job_id: str) -> list[dict[str, Any]]:
@@ -207,8 +249,10 @@ class JobStore:
         """Every job item, newest first."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
-            "TableName": self.table, "FilterExpression": "#i = :job",
-            "ExpressionAttributeNames": {"#i": "item"}, "ExpressionAttributeValues": {":job": {"S": JOB_ITEM}},
+            "TableName": self.table,
+            "FilterExpression": "#i = :job",
+            "ExpressionAttributeNames": {"#i": "item"},
+            "ExpressionAttributeValues": {":job": {"S": JOB_ITEM}},
         }
         while True:
             response = self._client.scan(**kwargs)
@@ -218,6 +262,10 @@ class JobStore:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return sorted(items, key=lambda j: j.get("received_at", ""), reverse=True)
 
+    def output_keys(self, job_id: str) -> list[str]:
+        """Every output object key written by the job's pages."""
+        return sorted({key for page in self.pages(job_id) for key in (page.get("outputs") or {})})
+
     def finish(self, job_id: str) -> dict[str, Any]:
         """Mark the job COMPLETE with its duration, unless it already finished; return it."""
         job = self.get(job_id) or {}
@@ -225,8 +273,9 @@ class JobStore:
             return job
         started = job.get("started_at") or job.get("received_at") or now_iso()
         duration = _seconds_between(started, now_iso())
-        return self.update_job(job_id, {"status": JobStatus.COMPLETE.value, "finished_at": now_iso(),
-                                        "duration_s": round(duration, 3)})
+        return self.update_job(
+            job_id, {"status": JobStatus.COMPLETE.value, "finished_at": now_iso(), "duration_s": round(duration, 3)}
+        )
 
 
 def _seconds_between(start: str, end: str) -> float:

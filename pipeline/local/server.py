@@ -18,8 +18,12 @@ from pipeline.errors import PipelineError
 
 DEFAULT_PORT = 4566
 REGION = "us-east-1"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION,
-               "AWS_REGION": REGION}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
 _DROPPED = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "PYTHONPATH", "PIPELINE_")
 
 
@@ -90,14 +94,23 @@ class LocalCloud:
     def _server_environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED)}
         env.update(CREDENTIALS)
-        env.update({
-            "GATEWAY_PORT": str(self.port), "BIND_HOST": "127.0.0.1", "MINISTACK_REGION": REGION,
-            "PERSIST_STATE": "1", "STATE_DIR": str(self.state_dir / "ministack"),
-            "S3_PERSIST": "1", "S3_DATA_DIR": str(self.state_dir / "s3"),
-            "IOT_MTLS_ENABLED": "0", "SFTP_ENABLED": "0", "LOG_LEVEL": os.environ.get("PIPELINE_LOCAL_LOG_LEVEL", "WARNING"),
-            "LAMBDA_ACCOUNT_CONCURRENCY": "64", "ATHENA_ENGINE": "duckdb",
-            "TMPDIR": str(self.state_dir / "tmp"),
-        })
+        env.update(
+            {
+                "GATEWAY_PORT": str(self.port),
+                "BIND_HOST": "127.0.0.1",
+                "MINISTACK_REGION": REGION,
+                "PERSIST_STATE": "1",
+                "STATE_DIR": str(self.state_dir / "ministack"),
+                "S3_PERSIST": "1",
+                "S3_DATA_DIR": str(self.state_dir / "s3"),
+                "IOT_MTLS_ENABLED": "0",
+                "SFTP_ENABLED": "0",
+                "LOG_LEVEL": os.environ.get("PIPELINE_LOCAL_LOG_LEVEL", "WARNING"),
+                "LAMBDA_ACCOUNT_CONCURRENCY": "64",
+                "ATHENA_ENGINE": "duckdb",
+                "TMPDIR": str(self.state_dir / "tmp"),
+            }
+        )
         return env
 
     def start(self, timeout: float = 90.0) -> bool:
@@ -111,8 +124,13 @@ class LocalCloud:
                 raise LocalCloudError(f"port {self.port} is in use by another program; set PIPELINE_LOCAL_PORT")
         log = self.log_file.open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "ministack"], env=self._server_environment(), stdout=log, stderr=log,
-            stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.state_dir,
+            [sys.executable, "-m", "ministack"],
+            env=self._server_environment(),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.state_dir,
         )
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + timeout

@@ -33,8 +33,9 @@ def record_ends(buf: bytes) -> np.ndarray:
     return newlines[parity[newlines] == 0] + 1
 
 
-def cut_pages(stream: BinaryIO, *, start: int, first_line: int, rows: int, limit: int,
-              chunk_size: int = CHUNK) -> Iterator[PageSpan]:
+def cut_pages(
+    stream: BinaryIO, *, start: int, first_line: int, rows: int, limit: int, chunk_size: int = CHUNK
+) -> Iterator[PageSpan]:
     """Yield up to ``limit`` pages of ``rows`` records read from ``stream``, which begins at byte ``start``.
 
     Memory holds one page plus one chunk. The last page of the object may end without a newline.

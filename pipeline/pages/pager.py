@@ -60,14 +60,28 @@ def page_through(job: dict[str, Any], cursor: dict[str, Any], settings: Settings
     if next_offset < size:
         stream = _object_stream(job, next_offset)
         try:
-            for span in cut_pages(stream, start=next_offset, first_line=next_line, rows=settings.page_rows,
-                                  limit=settings.pages_per_iteration):
+            for span in cut_pages(
+                stream,
+                start=next_offset,
+                first_line=next_line,
+                rows=settings.page_rows,
+                limit=settings.pages_per_iteration,
+            ):
                 page = int(cursor["page"]) + len(descriptors)
-                descriptors.append({
-                    "job_id": job["job_id"], "dataset": job["dataset"], "bucket": job["bucket"], "key": job["key"],
-                    "version_id": job.get("version_id") or "", "page": page, "start": span.start, "end": span.end,
-                    "first_line": span.first_line, "header": cursor["header"],
-                })
+                descriptors.append(
+                    {
+                        "job_id": job["job_id"],
+                        "dataset": job["dataset"],
+                        "bucket": job["bucket"],
+                        "key": job["key"],
+                        "version_id": job.get("version_id") or "",
+                        "page": page,
+                        "start": span.start,
+                        "end": span.end,
+                        "first_line": span.first_line,
+                        "header": cursor["header"],
+                    }
+                )
                 next_offset, next_line = span.end, span.next_line
         finally:
             stream.close()
@@ -77,7 +91,10 @@ def page_through(job: dict[str, Any], cursor: dict[str, Any], settings: Settings
     done = next_offset >= size
     iteration = int(cursor.get("iteration", 0)) + 1
     cursor.update(
-        offset=next_offset, line=next_line, page=int(cursor["page"]) + len(descriptors), done=done,
+        offset=next_offset,
+        line=next_line,
+        page=int(cursor["page"]) + len(descriptors),
+        done=done,
         iteration=iteration,
         continue_in_new_execution=(not done and iteration >= settings.iterations_per_execution),
     )
@@ -85,4 +102,3 @@ def page_through(job: dict[str, Any], cursor: dict[str, Any], settings: Settings
         job["job_id"], {"pages_published": cursor["page"], "bytes_paged": next_offset, "paging_done": done}
     )
     return cursor
-

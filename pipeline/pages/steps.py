@@ -9,6 +9,7 @@ from pipeline.config import Settings
 from pipeline.ingest.upload import job_summary
 from pipeline.jobs import JobStatus, JobStore
 from pipeline.pages.worker import fail_waiting_execution, resume_if_complete
+from pipeline.store.catalog import register_partitions
 
 
 def await_pages(job_id: str, pages_total: int, task_token: str, settings: Settings) -> dict[str, Any]:
@@ -26,8 +27,9 @@ def await_pages(job_id: str, pages_total: int, task_token: str, settings: Settin
 
 def finalise(job_id: str, settings: Settings) -> dict[str, Any]:
     """Mark the job COMPLETE and return its summary for the job-completed event."""
-    job = JobStore(settings.jobs_table).finish(job_id)
-    return job_summary(job)
+    jobs = JobStore(settings.jobs_table)
+    register_partitions(settings.glue_database, settings.results_bucket, jobs.output_keys(job_id))
+    return job_summary(jobs.finish(job_id))
 
 
 def readable_error(error: dict[str, Any]) -> tuple[str, str]:
@@ -61,7 +63,9 @@ def dead_page(descriptor: dict[str, Any], receive_count: int, settings: Settings
     jobs = JobStore(settings.jobs_table)
     job_id, page = descriptor["job_id"], int(descriptor["page"])
     item = jobs.mark_page_dead(job_id, page, descriptor)
-    cause = (f"page {page} (lines from {descriptor.get('first_line')}) failed after {receive_count} attempts: "
-             f"{item.get('last_error', 'unknown error')}")
+    cause = (
+        f"page {page} (lines from {descriptor.get('first_line')}) failed after {receive_count} attempts: "
+        f"{item.get('last_error', 'unknown error')}"
+    )
     job = jobs.fail(job_id, "PageFailed", cause, {"failed_pages": [page]})
     fail_waiting_execution(job, "PageFailed", cause)

@@ -19,8 +19,11 @@ GONE_TOKEN_ERRORS = {"TaskDoesNotExist", "InvalidToken", "TaskTimedOut"}
 
 def read_range(descriptor: dict[str, Any]) -> bytes:
     """The bytes of one page, read with a ranged GET of the announced object version."""
-    kwargs: dict[str, Any] = {"Bucket": descriptor["bucket"], "Key": descriptor["key"],
-                              "Range": f"bytes={descriptor['start']}-{int(descriptor['end']) - 1}"}
+    kwargs: dict[str, Any] = {
+        "Bucket": descriptor["bucket"],
+        "Key": descriptor["key"],
+        "Range": f"bytes={descriptor['start']}-{int(descriptor['end']) - 1}",
+    }
     if descriptor.get("version_id"):
         kwargs["VersionId"] = descriptor["version_id"]
     return aws.client("s3").get_object(**kwargs)["Body"].read()
@@ -34,13 +37,28 @@ def process_descriptor(descriptor: dict[str, Any], settings: Settings) -> dict[s
         contract = load_contract(descriptor["dataset"])
         header = parse_header(descriptor["header"].encode("utf-8"))
         body = read_range(descriptor)
-        result = process_page(body, header, contract, job_id=job_id, page=page,
-                              first_line=int(descriptor["first_line"]), settings=settings)
+        result = process_page(
+            body,
+            header,
+            contract,
+            job_id=job_id,
+            page=page,
+            first_line=int(descriptor["first_line"]),
+            settings=settings,
+        )
     except Exception as exc:
         jobs.record_page_failure(job_id, page, f"{type(exc).__name__}: {exc}")
         raise
-    job = jobs.record_page(job_id, page, {**result.as_item(), "start": descriptor["start"],
-                                          "end": descriptor["end"], "first_line": descriptor["first_line"]})
+    job = jobs.record_page(
+        job_id,
+        page,
+        {
+            **result.as_item(),
+            "start": descriptor["start"],
+            "end": descriptor["end"],
+            "first_line": descriptor["first_line"],
+        },
+    )
     if job is not None:
         resume_if_complete(job)
     return job

@@ -28,13 +28,23 @@ class PageResult:
 
     def as_item(self) -> dict[str, Any]:
         return {
-            "rows_input": self.rows_input, "rows_valid": self.rows_valid, "rows_rejected": self.rows_rejected,
-            "outputs": self.outputs, "rejects_key": self.rejects_key, "timings_ms": self.timings_ms,
+            "rows_input": self.rows_input,
+            "rows_valid": self.rows_valid,
+            "rows_rejected": self.rows_rejected,
+            "outputs": self.outputs,
+            "rejects_key": self.rejects_key,
+            "timings_ms": self.timings_ms,
         }
 
 
 def process_page(
-    body: bytes, header: list[str], contract: Contract, *, job_id: str, page: int, first_line: int,
+    body: bytes,
+    header: list[str],
+    contract: Contract,
+    *,
+    job_id: str,
+    page: int,
+    first_line: int,
     settings: Settings,
 ) -> PageResult:
     """Turn the data records in ``body`` into stored rows and rejects; safe to repeat (same keys, upserts)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass, field
 
@@ -63,9 +64,7 @@ def _keep(buf: bytes, index: RecordIndex, keep: np.ndarray) -> bytes:
     return b"\n".join(buf[s:e] for s, e in spans)
 
 
-def parse_page(
-    body: bytes, header: list[str], *, delimiter: str = ",", first_line: int = 2
-) -> ParsedPage:
+def parse_page(body: bytes, header: list[str], *, delimiter: str = ",", first_line: int = 2) -> ParsedPage:
     """Parse ``body`` (data records only, no header) whose first byte is on line ``first_line``."""
     index = scan_records(body, delimiter.encode(), first_line)
     keep = index.fields == len(header)
@@ -74,7 +73,9 @@ def parse_page(
     for i in bad.tolist():
         s, e = int(index.starts[i]), int(index.ends[i])
         rejects.append(
-            Reject(int(index.lines[i]), [f"expected {len(header)} fields, found {int(index.fields[i])}"], _text(body, s, e))
+            Reject(
+                int(index.lines[i]), [f"expected {len(header)} fields, found {int(index.fields[i])}"], _text(body, s, e)
+            )
         )
     if index.unterminated and len(index) and keep[-1]:
         keep[-1] = False
@@ -84,8 +85,17 @@ def parse_page(
     try:
         table = _read_strings(data, header, delimiter) if keep.any() else _empty(header)
     except pa.ArrowInvalid as exc:
-        if "UTF8" not in str(exc) and "utf8" not in str(exc).lower():
-            raise
+        if "utf8" not in str(exc).lower():
+            table = _read_record_by_record(body, index, keep, header, delimiter, rejects)
+            rejects.sort(key=lambda r: r.line)
+            return ParsedPage(
+                table=table,
+                lines=index.lines[keep],
+                rejects=rejects,
+                body=body,
+                starts=index.starts[keep],
+                ends=index.ends[keep],
+            )
         for i in np.flatnonzero(keep).tolist():
             s, e = int(index.starts[i]), int(index.ends[i])
             try:
@@ -93,7 +103,9 @@ def parse_page(
             except UnicodeDecodeError as err:
                 keep[i] = False
                 rejects.append(
-                    Reject(int(index.lines[i]), [f"not valid UTF-8 (byte {err.start} of the record)"], _text(body, s, e))
+                    Reject(
+                        int(index.lines[i]), [f"not valid UTF-8 (byte {err.start} of the record)"], _text(body, s, e)
+                    )
                 )
         data = _keep(body, index, keep)
         table = _read_strings(data, header, delimiter) if keep.any() else _empty(header)
@@ -104,6 +116,29 @@ def parse_page(
     return ParsedPage(
         table=table, lines=lines, rejects=rejects, body=body, starts=index.starts[keep], ends=index.ends[keep]
     )
+
+
+def _read_record_by_record(
+    body: bytes, index: RecordIndex, keep: np.ndarray, header: list[str], delimiter: str, rejects: list[Reject]
+) -> pa.Table:
+    """Slow path for pages the fast parser refuses (stray quotes): parse each record on its own."""
+    rows: list[list[str]] = []
+    for i in np.flatnonzero(keep).tolist():
+        s, e = int(index.starts[i]), int(index.ends[i])
+        text = _text(body, s, e)
+        try:
+            fields = next(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True))
+            bytes(body[s:e]).decode("utf-8")
+        except (csv.Error, StopIteration, UnicodeDecodeError) as exc:
+            keep[i] = False
+            rejects.append(Reject(int(index.lines[i]), [f"malformed CSV record: {exc}"], text))
+            continue
+        if len(fields) != len(header):
+            keep[i] = False
+            rejects.append(Reject(int(index.lines[i]), [f"expected {len(header)} fields, found {len(fields)}"], text))
+            continue
+        rows.append(fields)
+    return pa.table({name: pa.array([r[j] for r in rows], pa.string()) for j, name in enumerate(header)})
 
 
 def _empty(header: list[str]) -> pa.Table:

@@ -84,19 +84,23 @@ def _integers(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v:
     ok = np.asarray(pc.fill_null(safe, False).to_numpy(zero_copy_only=False), dtype=bool).copy()
     raw_list = raw.to_pylist() if big.size else []
     for i in big.tolist():  # 19+ digit numbers are rare: check them exactly
-        if abs(int(raw_list[i])) <= INT64_MAX:
+        if -INT64_MAX - 1 <= int(raw_list[i]) <= INT64_MAX:
             ok[i] = True
         else:
             overflow[i] = True
     v.add(pa.array(overflow), f"{column.name}: integer out of 64-bit range")
-    cleaned = pc.if_else(pa.array(ok), raw, pa.scalar(None, pa.string()))
+    cleaned = pc.if_else(pa.array(ok), pc.replace_substring_regex(raw, r"^\+", ""), pa.scalar(None, pa.string()))
     return pc.cast(cleaned, pa.int64())
 
 
 def _numbers(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
     looks = pc.match_substring_regex(raw, NUMBER)
     v.add(pc.and_(present, pc.invert(looks)), f"{column.name}: not a number")
-    return pc.cast(pc.if_else(looks, raw, pa.scalar(None, pa.string())), pa.float64())
+    values = pc.cast(
+        pc.if_else(looks, pc.replace_substring_regex(raw, r"^\+", ""), pa.scalar(None, pa.string())), pa.float64()
+    )
+    v.add(pc.and_(looks, pc.invert(pc.is_finite(values))), f"{column.name}: number out of range")
+    return pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
 
 
 def _booleans(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
@@ -127,7 +131,7 @@ def _timestamps(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, 
     frac, tz = pc.struct_field(parts, "frac"), pc.struct_field(parts, "tz")
     base = pc.strptime(pc.binary_join_element_wise(day, time, " "), "%Y-%m-%d %H:%M:%S", "us", error_is_null=True)
     base = pc.if_else(pc.is_null(_exact_dates(day)), None, base)
-    base = pc.if_else(pc.less(time, "24:00:00"), base, None)
+    base = pc.if_else(pc.equal(pc.utf8_slice_codeunits(pc.strftime(base, "%H:%M:%S"), 0, 8), time), base, None)
     micros = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(frac, 6, "0"), 0, 6), pa.int64())
     micros = pc.if_else(pc.equal(pc.utf8_length(frac), 0), 0, micros)
     tz_clean = pc.replace_substring(pc.if_else(pc.is_in(tz, pa.array(["", "Z", "z"])), "+0000", tz), ":", "")
@@ -165,7 +169,7 @@ def _pattern_mask(raw: pa.ChunkedArray, pattern: str) -> pa.Array:
 
 def _validate_column(raw: pa.ChunkedArray, column: Column, nulls: pa.Array, v: _Violations) -> pa.Array:
     name = column.name
-    is_null = pc.is_in(raw, nulls)
+    is_null = pc.or_(pc.is_null(raw), pc.is_in(raw, nulls))
     present = pc.invert(is_null)
     if not column.nullable:
         v.add(is_null, f"{name}: value is required")
@@ -173,13 +177,20 @@ def _validate_column(raw: pa.ChunkedArray, column: Column, nulls: pa.Array, v: _
     if column.kind == "string":
         values = raw
         if column.pattern is not None:
-            v.add(pc.and_(present, pc.invert(_pattern_mask(raw, column.pattern))), f"{name}: does not match {column.pattern}")
+            v.add(
+                pc.and_(present, pc.invert(_pattern_mask(raw, column.pattern))),
+                f"{name}: does not match {column.pattern}",
+            )
         if column.max_length is not None:
-            v.add(pc.and_(present, pc.greater(pc.utf8_length(raw), column.max_length)),
-                  f"{name}: longer than {column.max_length} characters")
+            v.add(
+                pc.and_(present, pc.greater(pc.utf8_length(raw), column.max_length)),
+                f"{name}: longer than {column.max_length} characters",
+            )
         if column.min_length is not None:
-            v.add(pc.and_(present, pc.less(pc.utf8_length(raw), column.min_length)),
-                  f"{name}: shorter than {column.min_length} characters")
+            v.add(
+                pc.and_(present, pc.less(pc.utf8_length(raw), column.min_length)),
+                f"{name}: shorter than {column.min_length} characters",
+            )
     else:
         values = _CONVERTERS[column.kind](raw, present, column, v)
         if column.kind in ("integer", "number"):
@@ -201,8 +212,8 @@ def validate_page(parsed: ParsedPage, contract: Contract) -> ValidatedPage:
     for column in contract.columns:
         if column.name in table.column_names:
             raw = table.column(column.name)
-        else:  # an optional column the file does not have
-            raw = pa.chunked_array([pa.array([contract.null_values[0] if contract.null_values else ""] * rows)])
+        else:  # an optional column the file does not have: every value is null
+            raw = pa.chunked_array([pa.nulls(rows, pa.string())])
         typed[column.name] = _validate_column(raw, column, nulls, violations)
     bad = violations.any()
     rejects = list(parsed.rejects)
@@ -213,4 +224,3 @@ def validate_page(parsed: ParsedPage, contract: Contract) -> ValidatedPage:
     good = pa.array(~bad)
     valid = pa.table(typed).filter(good) if bad.any() else pa.table(typed)
     return ValidatedPage(table=valid, lines=parsed.lines[~bad], rejects=rejects, input_rows=parsed.input_rows)
-

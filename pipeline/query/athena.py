@@ -22,14 +22,17 @@ class QueryResult:
     query_id: str
 
 
-def run_query(sql: str, *, database: str, workgroup: str, output_location: str,
-              parameters: dict[str, Any] | None = None) -> QueryResult:
+def run_query(
+    sql: str, *, database: str, workgroup: str, output_location: str, parameters: dict[str, Any] | None = None
+) -> QueryResult:
     """Run ``sql`` (pyformat ``%(name)s`` parameters, never string-built) and fetch every row."""
     from pyathena import connect
     from pyathena.error import DatabaseError, OperationalError
 
     connection = connect(
-        s3_staging_dir=output_location, work_group=workgroup, schema_name=database,
+        s3_staging_dir=output_location,
+        work_group=workgroup,
+        schema_name=database,
         region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
         poll_interval=0.2,
     )

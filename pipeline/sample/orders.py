@@ -9,13 +9,34 @@ from pathlib import Path
 
 import numpy as np
 
-HEADER = ["order_id", "customer_id", "order_ts", "ship_date", "status", "amount", "currency", "quantity", "is_gift", "note"]
+HEADER = [
+    "order_id",
+    "customer_id",
+    "order_ts",
+    "ship_date",
+    "status",
+    "amount",
+    "currency",
+    "quantity",
+    "is_gift",
+    "note",
+]
 STATUSES = np.array(["NEW", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED"])
 CURRENCIES = np.array(["EUR", "USD", "GBP"])
-NOTES = np.array([
-    "", "", "", "", "leave at the door", "gift wrap, please", 'call "before" delivery',
-    "fragile\nhandle with care", "NA", "Ünïcödé façade ✓",
-])
+NOTES = np.array(
+    [
+        "",
+        "",
+        "",
+        "",
+        "leave at the door",
+        "gift wrap, please",
+        'call "before" delivery',
+        "fragile\nhandle with care",
+        "NA",
+        "Ünïcödé façade ✓",
+    ]
+)
 BAD_KINDS = ("status", "amount", "date", "customer", "order_id")
 
 
@@ -35,8 +56,14 @@ def _bad_value(kind: str, rng: np.random.Generator) -> tuple[int, str]:
 
 
 def write_orders(
-    path: Path | io.TextIOBase, rows: int, *, seed: int = 7, bad_fraction: float = 0.01, start_id: int = 1,
-    days: int = 30, start: datetime | None = None,
+    path: Path | io.TextIOBase,
+    rows: int,
+    *,
+    seed: int = 7,
+    bad_fraction: float = 0.01,
+    start_id: int = 1,
+    days: int = 30,
+    start: datetime | None = None,
 ) -> dict[str, int]:
     """Write ``rows`` order lines with a header; return counts of valid and invalid rows written."""
     rng = np.random.default_rng(seed)

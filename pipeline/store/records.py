@@ -22,9 +22,13 @@ class UnprocessedItemsError(TransientError):
     """DynamoDB kept returning unprocessed items after every retry."""
 
 
+def _escape(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace(KEY_SEPARATOR, "\\" + KEY_SEPARATOR)
+
+
 def record_key(dataset: str, values: list[Any]) -> str:
-    """The records-table key of a row: dataset and primary-key values joined by '#'."""
-    return KEY_SEPARATOR.join([dataset, *(str(v) for v in values)])
+    """The records-table key of a row: dataset and primary-key values joined by '#' ('#' and '\\' escaped)."""
+    return KEY_SEPARATOR.join([dataset, *(_escape(v) for v in values)])
 
 
 def _attribute(kind: str, value: Any) -> dict[str, Any]:
@@ -61,8 +65,12 @@ def build_items(table: pa.Table, contract: Contract, job_id: str, lines: list[in
     dataset = contract.dataset
     for i in range(table.num_rows):
         pk = record_key(dataset, [col[i] for col in key_columns])
-        item: dict[str, Any] = {"pk": {"S": pk}, "dataset": {"S": dataset}, "job_id": {"S": job_id},
-                                "line": {"N": str(lines[i])}}
+        item: dict[str, Any] = {
+            "pk": {"S": pk},
+            "dataset": {"S": dataset},
+            "job_id": {"S": job_id},
+            "line": {"N": str(lines[i])},
+        }
         for name, kind in kinds:
             value = columns[name][i]
             if value is not None:

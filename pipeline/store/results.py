@@ -54,8 +54,9 @@ def rejects_file(rejects: list[Reject]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def write_page(bucket: str, contract: Contract, job_id: str, page: int, table: pa.Table,
-               rejects: list[Reject]) -> dict[str, object]:
+def write_page(
+    bucket: str, contract: Contract, job_id: str, page: int, table: pa.Table, rejects: list[Reject]
+) -> dict[str, object]:
     """Put the page's output and rejects objects; return their keys and row counts."""
     files = partition_files(table, contract, job_id, page)
     s3 = aws.client("s3")

@@ -1,0 +1,115 @@
+"""One local cloud for the end-to-end suite, with the stack deployed from the real template."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from pipeline.cli import ops
+from pipeline.cli.target import Cloud
+from pipeline.local import LocalCloud
+from pipeline.sample import write_orders
+
+# Small pages so that modest files exercise the paging path.
+E2E_PARAMETERS = {"PageRows": "5000", "InlineMaxBytes": "300000", "PagesPerIteration": "10", "PageMaxReceives": "2"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    state = Path(os.environ.get("E2E_STATE_DIR") or tmp_path_factory.mktemp("local-cloud"))
+    cloud = LocalCloud(state, int(os.environ.get("E2E_PORT") or _free_port()))
+    os.environ["PIPELINE_STATE_DIR"] = str(state)
+    os.environ["PIPELINE_LOCAL_PORT"] = str(cloud.port)
+    cloud.activate()
+    cloud.start()
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(local_cloud: LocalCloud) -> dict[str, str]:
+    """Outputs of the `e2e` stage, deployed with `pipeline deploy --local` semantics."""
+    cloud = Cloud("e2e", local_cloud)
+    return ops.deploy(cloud, E2E_PARAMETERS, print) | {"Endpoint": local_cloud.endpoint}
+
+
+@pytest.fixture(scope="session")
+def aws_clients(local_cloud: LocalCloud) -> dict[str, Any]:
+    """Plain boto3 clients pointed at the local cloud, as a user would create them."""
+    kwargs = {"endpoint_url": local_cloud.endpoint, "region_name": "us-east-1",
+              "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    return {name: boto3.client(name, **kwargs) for name in ("s3", "dynamodb", "stepfunctions", "sns", "sqs", "glue")}
+
+
+def unique_prefix() -> str:
+    return f"e2e-{uuid.uuid4().hex[:8]}"
+
+
+def wait_job(stack: dict[str, str], key: str, timeout: float = 900) -> dict[str, Any]:
+    """The finished job of ``key``."""
+    return ops.wait_for(stack, [{"key": key, "version_id": ""}], lambda jobs: None, timeout=timeout)[0]
+
+
+def upload_orders(aws_clients: dict[str, Any], stack: dict[str, str], tmp_path: Path, rows: int, *,
+                  start_id: int, seed: int = 3, name: str = "orders.csv") -> tuple[str, dict[str, int]]:
+    path = tmp_path / name
+    counts = write_orders(path, rows, seed=seed, start_id=start_id)
+    key = f"orders/{unique_prefix()}/{name}"
+    aws_clients["s3"].put_object(Bucket=stack["IngestBucket"], Key=key, Body=path.read_bytes())
+    return key, counts
+
+
+def athena_count(stack: dict[str, str], where: str, params: dict[str, Any]) -> int:
+    """count(*) through unmodified pyathena pointed at the local endpoint."""
+    from pyathena import connect
+
+    connection = connect(s3_staging_dir=stack["AthenaResultLocation"], region_name="us-east-1",
+                         endpoint_url=stack["Endpoint"], work_group=stack["AthenaWorkGroup"],
+                         schema_name=stack["GlueDatabase"], aws_access_key_id="test", aws_secret_access_key="test")
+    cursor = connection.cursor()
+    cursor.execute(f"SELECT count(*) FROM orders WHERE {where}", params)
+    return int(cursor.fetchone()[0])
+
+
+def records_for_job(aws_clients: dict[str, Any], stack: dict[str, str], job_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": stack["RecordsTable"], "FilterExpression": "job_id = :j",
+                              "ExpressionAttributeValues": {":j": {"S": job_id}}}
+    while True:
+        page = aws_clients["dynamodb"].scan(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def output_rows(aws_clients: dict[str, Any], bucket: str, keys: list[str]) -> int:
+    total = 0
+    for key in keys:
+        body = aws_clients["s3"].get_object(Bucket=bucket, Key=key)["Body"].read()
+        total += body.count(b"\n")
+    return total
+
+
+def job_output_keys(stack: dict[str, str], job_id: str) -> list[str]:
+    from pipeline.jobs import JobStore
+
+    return JobStore(stack["JobsTable"]).output_keys(job_id)
+
+
+def settle(seconds: float = 1.0) -> None:
+    time.sleep(seconds)

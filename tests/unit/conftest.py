@@ -1,0 +1,176 @@
+"""Shared helpers for the unit tests: contracts, the parse+validate chain, and a LazySimpleSerDe reader."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.contract import Contract
+from pipeline.contract.loader import load_contract_file, parse_contract
+from pipeline.process.parse import parse_page
+from pipeline.process.validate import ValidatedPage, validate_page
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMAS = REPO / "schemas"
+EVENTS = REPO / "tests" / "events"
+
+try:  # keep hypothesis' caches out of the repository (the property tests also run without a database)
+    from hypothesis.configuration import set_hypothesis_home_dir
+except ImportError:  # hypothesis is optional: its tests skip themselves
+    pass
+else:
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "s3-csv-pipeline-hypothesis")
+
+
+# ------------------------------------------------------------------ contracts
+
+
+def make_contract(
+    properties: dict[str, dict[str, Any]],
+    required: list[str] | None = None,
+    *,
+    dataset: str = "things",
+    key: str = "id",
+    **extra: Any,
+) -> Contract:
+    """A contract with a required string primary key ``id`` followed by ``properties``.
+
+    ``extra`` is merged into the document, e.g. ``**{"x-null-values": ["NULL"]}``.
+    """
+    document: dict[str, Any] = {
+        "type": "object",
+        "properties": {key: {"type": "string"}, **properties},
+        "required": [key, *(required or [])],
+        "x-primary-key": [key],
+        **extra,
+    }
+    return parse_contract(dataset, document)
+
+
+def orders_document() -> dict[str, Any]:
+    """The shipped orders schema as a fresh dict (safe to mutate)."""
+    return json.loads((SCHEMAS / "orders.schema.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def orders_contract() -> Contract:
+    return load_contract_file(SCHEMAS / "orders.schema.json")
+
+
+def validate_csv(contract: Contract, body: str | bytes, header: list[str] | None = None,
+                 first_line: int = 2) -> ValidatedPage:
+    """Run data records (no header line) through parse_page and validate_page."""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    names = header if header is not None else contract.column_names
+    return validate_page(parse_page(raw, names, first_line=first_line), contract)
+
+
+def reasons_by_line(page: ValidatedPage) -> dict[int, list[str]]:
+    return {r.line: r.reasons for r in page.rejects}
+
+
+# ----------------------------------------------- reference LazySimpleSerDe reader
+#
+# What Athena does with the result files (field.delim=TAB, escape.delim=backslash,
+# serialization.escape.crlf=true, serialization.null.format=''):
+#   * TextInputFormat splits the object into records on LF (and would on a bare CR too);
+#   * each record is split on TABs not preceded by the escape character, scanning left to right
+#     (an escape character always consumes the next character);
+#   * a field equal to the null format ('') is NULL, tested before unescaping;
+#   * otherwise backslash + c becomes c, except backslash + 'n' -> LF and backslash + 'r' -> CR.
+
+SERDE_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$")
+
+
+def serde_split(line: str) -> list[str]:
+    """Split one record on unescaped TABs, keeping escape sequences as they are."""
+    fields: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\" and i + 1 < len(line):
+            current.append(line[i : i + 2])
+            i += 2
+        elif ch == "\t":
+            fields.append("".join(current))
+            current = []
+            i += 1
+        else:
+            current.append(ch)
+            i += 1
+    fields.append("".join(current))
+    return fields
+
+
+def serde_unescape(field: str) -> str | None:
+    """The value of one raw field: None for the null format, escapes resolved otherwise."""
+    if field == "":
+        return None
+    out: list[str] = []
+    i = 0
+    while i < len(field):
+        ch = field[i]
+        if ch == "\\" and i + 1 < len(field):
+            nxt = field[i + 1]
+            out.append({"n": "\n", "r": "\r"}.get(nxt, nxt))
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def serde_records(body: bytes) -> list[str]:
+    """The records of a result object, as TextInputFormat would cut them."""
+    text = body.decode("utf-8")
+    if not text:
+        return []
+    assert text.endswith("\n"), "every record must be LF-terminated"
+    assert "\r" not in text, "a bare CR would also end a record for TextInputFormat"
+    return text[:-1].split("\n")
+
+
+def serde_value(field: str, kind: str) -> Any:
+    """Decode one raw field as Athena would for a column of ``kind`` (strict: malformed text fails)."""
+    if kind == "string":
+        return serde_unescape(field)
+    if field == "":
+        return None
+    if kind == "integer":
+        assert re.fullmatch(r"-?[0-9]+", field), field
+        return int(field)
+    if kind == "number":
+        return float(field)
+    if kind == "boolean":
+        assert field in ("true", "false"), field
+        return field == "true"
+    if kind == "date":
+        return date.fromisoformat(field)
+    if kind == "timestamp":
+        m = SERDE_TIMESTAMP.match(field)
+        assert m, f"not a Hive timestamp: {field!r}"
+        y, mo, d, h, mi, s, frac = m.groups()
+        micros = int((frac or "0").ljust(6, "0")[:6])
+        return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), micros, tzinfo=UTC)
+    raise AssertionError(kind)
+
+
+def serde_rows(body: bytes, contract: Contract) -> list[dict[str, Any]]:
+    """Every row of a result object decoded with the contract's column types."""
+    rows = []
+    for record in serde_records(body):
+        fields = serde_split(record)
+        assert len(fields) == len(contract.columns), (record, fields)
+        rows.append({c.name: serde_value(f, c.kind) for c, f in zip(contract.columns, fields, strict=True)})
+    return rows
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))

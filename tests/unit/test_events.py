@@ -1,0 +1,143 @@
+"""S3 notifications delivered through SNS: decoding, URL-decoded keys, test events, stable job ids."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from conftest import load_event
+
+from pipeline.ingest.events import ObjectRef, objects_from_sns, s3_objects
+
+
+def _with_s3(event: dict[str, Any], **object_changes: Any) -> dict[str, Any]:
+    """A copy of an SNS event whose (first) S3 record has its object fields changed."""
+    event = copy.deepcopy(event)
+    sns = event["Records"][0]["Sns"]
+    message = json.loads(sns["Message"])
+    message["Records"][0]["s3"]["object"].update(object_changes)
+    sns["Message"] = json.dumps(message)
+    return event
+
+
+def _s3_record(event: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(event["Records"][0]["Sns"]["Message"])["Records"][0]
+
+
+@pytest.fixture
+def put_event() -> dict[str, Any]:
+    return load_event("sns_s3_put.json")
+
+
+def test_captured_events_are_sns_wrapped_s3_notifications():
+    for name in ("sns_s3_put.json", "sns_s3_test_event.json"):
+        event = load_event(name)
+        record = event["Records"][0]
+        assert record["EventSource"] == "aws:sns"
+        assert isinstance(record["Sns"]["Message"], str)
+        json.loads(record["Sns"]["Message"])
+
+
+def test_put_event_gives_one_object_reference(put_event):
+    [ref] = objects_from_sns(put_event)
+    assert ref == ObjectRef(
+        bucket="csvpipe-dev-ingest-123456789012-eu-west-1",
+        key="orders/a b/ü.csv",
+        size=1048576,
+        etag="d41d8cd98f00b204e9800998ecf8427e",
+        version_id="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+        sequencer="0065E6F1A2B3C4D5E6",
+        event_time="2024-03-05T10:15:30.456Z",
+    )
+    assert ref.uri == "s3://csvpipe-dev-ingest-123456789012-eu-west-1/orders/a b/ü.csv"
+
+
+@pytest.mark.parametrize(
+    ("encoded", "key"),
+    [
+        ("orders/a+b/%C3%BC.csv", "orders/a b/ü.csv"),
+        ("orders/1%2B1%3D2.csv", "orders/1+1=2.csv"),
+        ("orders/100%25.csv", "orders/100%.csv"),
+        ("orders/plain.csv", "orders/plain.csv"),
+    ],
+)
+def test_keys_are_url_decoded(put_event, encoded, key):
+    [ref] = objects_from_sns(_with_s3(put_event, key=encoded))
+    assert ref.key == key
+
+
+def test_s3_test_event_is_ignored():
+    assert objects_from_sns(load_event("sns_s3_test_event.json")) == []
+
+
+def test_non_create_events_are_ignored(put_event):
+    event = copy.deepcopy(put_event)
+    sns = event["Records"][0]["Sns"]
+    message = json.loads(sns["Message"])
+    message["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+    sns["Message"] = json.dumps(message)
+    assert objects_from_sns(event) == []
+
+
+def test_every_record_of_every_sns_message_is_returned(put_event):
+    event = copy.deepcopy(put_event)
+    sns = event["Records"][0]["Sns"]
+    message = json.loads(sns["Message"])
+    second = copy.deepcopy(message["Records"][0])
+    second["s3"]["object"]["key"] = "orders/second.csv"
+    second["eventName"] = "ObjectCreated:CompleteMultipartUpload"
+    message["Records"].append(second)
+    sns["Message"] = json.dumps(message)
+    event["Records"].append(load_event("sns_s3_test_event.json")["Records"][0])
+    event["Records"].append(_with_s3(put_event, key="orders/third.csv")["Records"][0])
+    keys = [r.key for r in objects_from_sns(event)]
+    assert keys == ["orders/a b/ü.csv", "orders/second.csv", "orders/third.csv"]
+
+
+def test_unversioned_object_has_no_version_id(put_event):
+    event = copy.deepcopy(put_event)
+    sns = event["Records"][0]["Sns"]
+    message = json.loads(sns["Message"])
+    del message["Records"][0]["s3"]["object"]["versionId"]
+    sns["Message"] = json.dumps(message)
+    [ref] = objects_from_sns(event)
+    assert ref.version_id is None
+
+
+def test_s3_objects_of_a_plain_notification():
+    assert s3_objects({"Event": "s3:TestEvent"}) == []
+    assert s3_objects({}) == []
+
+
+# ------------------------------------------------------------------ job ids
+
+
+def test_job_id_is_stable_for_the_same_event(put_event):
+    [first] = objects_from_sns(put_event)
+    [again] = objects_from_sns(load_event("sns_s3_put.json"))
+    assert first.job_id == again.job_id
+    assert len(first.job_id) == 24
+    assert all(c in "0123456789abcdef" for c in first.job_id)
+
+
+def test_redelivered_event_with_new_sns_envelope_keeps_the_job_id(put_event):
+    redelivered = copy.deepcopy(put_event)
+    redelivered["Records"][0]["Sns"]["MessageId"] = "00000000-0000-0000-0000-000000000000"
+    redelivered["Records"][0]["Sns"]["Timestamp"] = "2024-03-05T10:20:00.000Z"
+    assert objects_from_sns(redelivered)[0].job_id == objects_from_sns(put_event)[0].job_id
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"versionId": "another-version"}, {"sequencer": "0065E6F1A2B3C4D5F0"}, {"key": "orders/other.csv"}],
+)
+def test_job_id_differs_for_a_different_upload(put_event, change):
+    assert objects_from_sns(_with_s3(put_event, **change))[0].job_id != objects_from_sns(put_event)[0].job_id
+
+
+def test_job_id_falls_back_to_the_etag_without_sequencer():
+    base = dict(bucket="b", key="orders/x.csv", size=1, version_id=None, sequencer=None, event_time="t")
+    assert ObjectRef(etag="e1", **base).job_id != ObjectRef(etag="e2", **base).job_id
+    assert ObjectRef(etag="e1", **base).job_id == ObjectRef(etag="e1", **base).job_id
