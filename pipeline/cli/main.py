@@ -323,3 +323,76 @@ def demo(rows: int, as_json: bool) -> None:
     expected = {"orders": "COMPLETE", "customers": "FAILED"}
     if any(j.get("status") != expected[j.get("key", "").split("/")[0]] for j in jobs_done):
         sys.exit(1)
+
+
+@cli.group(invoke_without_command=True)
+@STAGE
+@JSON
+@click.pass_context
+def executions(ctx: click.Context, stage: str | None, as_json: bool) -> None:
+    """List state machine executions with their job, file and page progress."""
+    ctx.ensure_object(dict)
+    ctx.obj["stage"] = stage
+    if ctx.invoked_subcommand:
+        return
+    from pipeline.jobs import JobStore
+    from pipeline.jobs.executions import list_executions
+
+    outs = ops.outputs(resolve(stage))
+    jobs_by_id = {j["job_id"]: j for j in JobStore(outs["JobsTable"]).jobs()}
+    items = list_executions(outs["StateMachineArn"], jobs_by_id)
+    if as_json:
+        emit_json(items)
+        return
+    console.print(
+        rows_table(
+            ["name", "status", "file", "start", "duration", "pages"],
+            [
+                (
+                    e["name"],
+                    e["status"],
+                    e["file"].rsplit("/", 1)[-1],
+                    e["start"][:19],
+                    f"{e['duration_s']:.1f}s" if e["duration_s"] is not None else "running",
+                    f"{e['pages_done'] or 0}/{e['pages_total'] or '?'}",
+                )
+                for e in items
+            ],
+            "Executions",
+        )
+    )
+
+
+@executions.command("show")
+@click.argument("name")
+@JSON
+@click.pass_context
+def executions_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show one execution state by state: input, output, duration, error (the paging loop summarised)."""
+    from pipeline.jobs.executions import timeline
+
+    outs = ops.outputs(resolve(ctx.obj.get("stage")))
+    arn = outs["StateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+    data = timeline(arn)
+    if as_json:
+        emit_json(data)
+        return
+    console.print(f"[bold]{data['name']}[/] {data['status']} ({data['events']} history events)")
+    if data.get("error"):
+        console.print(f"[red]{data['error']}[/]: {data.get('cause')}")
+    console.print(
+        rows_table(
+            ["state", "status", "duration", "detail"],
+            [
+                (
+                    s["state"],
+                    s["status"],
+                    f"{s.get('duration_s') or 0:.2f}s",
+                    f"{s['iterations']} iterations"
+                    if "iterations" in s
+                    else (s.get("error") or "") + (f" {str(s.get('output'))[:80]}" if s.get("output") else ""),
+                )
+                for s in data["states"]
+            ],
+        )
+    )

@@ -23,7 +23,8 @@ class Cloud:
 
 
 def resolve(stage: str | None, region: str | None = None, profile: str | None = None, local: bool = False) -> Cloud:
-    """`--stage` names an AWS stage; without it (or with `--local`) the embedded local cloud is used."""
+    """`--stage` names an AWS stage; without it (or with `--local` or `PIPELINE_LOCAL=1`) the local cloud is used."""
+    local = local or os.environ.get("PIPELINE_LOCAL") == "1"
     if local or not stage or stage == LOCAL_STAGE:
         cloud = LocalCloud.from_env()
         cloud.activate()

@@ -93,6 +93,7 @@ def start_paging(ref: ObjectRef, dataset: str, jobs: JobStore, settings: Setting
             "bucket": ref.bucket,
             "key": ref.key,
             "version_id": ref.version_id or "",
+            "etag": ref.etag,
             "size": ref.size,
         },
         "cursor": {

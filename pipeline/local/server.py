@@ -36,6 +36,14 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("PIPELINE_STATE_DIR") or ".pipeline").resolve()
 
 
+def recorded_port(state_dir: Path) -> int | None:
+    """The port a state dir was created with: MiniStack's persisted queue URLs embed it."""
+    try:
+        return int((state_dir / "port").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class LocalCloud:
     """One MiniStack server: its port and the folder holding its state, S3 objects, log and pid."""
@@ -45,7 +53,9 @@ class LocalCloud:
 
     @classmethod
     def from_env(cls) -> LocalCloud:
-        return cls(default_state_dir(), int(os.environ.get("PIPELINE_LOCAL_PORT", DEFAULT_PORT)))
+        """The state dir from the environment, on the port it was first started with (or the default)."""
+        state = default_state_dir()
+        return cls(state, int(os.environ.get("PIPELINE_LOCAL_PORT") or recorded_port(state) or DEFAULT_PORT))
 
     @property
     def endpoint(self) -> str:
@@ -119,6 +129,13 @@ class LocalCloud:
             return False
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "tmp").mkdir(exist_ok=True)
+        bound = recorded_port(self.state_dir)
+        if bound is not None and bound != self.port:
+            raise LocalCloudError(
+                f"state in {self.state_dir} was created on port {bound}; start it on that port "
+                f"(PIPELINE_LOCAL_PORT={bound}) because the emulator's saved queue URLs include the port"
+            )
+        (self.state_dir / "port").write_text(str(self.port))
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", self.port)) == 0:
                 raise LocalCloudError(f"port {self.port} is in use by another program; set PIPELINE_LOCAL_PORT")

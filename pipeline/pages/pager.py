@@ -12,15 +12,13 @@ from pipeline.jobs import JobStore
 from pipeline.pages.cutter import cut_pages
 from pipeline.process.header import check_header, parse_header
 from pipeline.process.records import split_header
+from pipeline.store.objects import get_range
 
 HEADER_PROBE = 1 << 20
 
 
 def _object_stream(job: dict[str, Any], start: int) -> Any:
-    kwargs: dict[str, Any] = {"Bucket": job["bucket"], "Key": job["key"], "Range": f"bytes={start}-"}
-    if job.get("version_id"):
-        kwargs["VersionId"] = job["version_id"]
-    return aws.client("s3").get_object(**kwargs)["Body"]
+    return get_range(job["bucket"], job["key"], version_id=job.get("version_id"), etag=job.get("etag"), start=start)
 
 
 def read_header(job: dict[str, Any]) -> tuple[str, int, int]:
@@ -75,6 +73,7 @@ def page_through(job: dict[str, Any], cursor: dict[str, Any], settings: Settings
                         "bucket": job["bucket"],
                         "key": job["key"],
                         "version_id": job.get("version_id") or "",
+                        "etag": job.get("etag") or "",
                         "page": page,
                         "start": span.start,
                         "end": span.end,

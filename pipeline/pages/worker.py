@@ -13,20 +13,16 @@ from pipeline.contract import load_contract
 from pipeline.jobs import JobStore
 from pipeline.process.header import parse_header
 from pipeline.process.page import process_page
+from pipeline.store.objects import get_range
 
 GONE_TOKEN_ERRORS = {"TaskDoesNotExist", "InvalidToken", "TaskTimedOut"}
 
 
 def read_range(descriptor: dict[str, Any]) -> bytes:
     """The bytes of one page, read with a ranged GET of the announced object version."""
-    kwargs: dict[str, Any] = {
-        "Bucket": descriptor["bucket"],
-        "Key": descriptor["key"],
-        "Range": f"bytes={descriptor['start']}-{int(descriptor['end']) - 1}",
-    }
-    if descriptor.get("version_id"):
-        kwargs["VersionId"] = descriptor["version_id"]
-    return aws.client("s3").get_object(**kwargs)["Body"].read()
+    body = get_range(descriptor["bucket"], descriptor["key"], version_id=descriptor.get("version_id"),
+                     etag=descriptor.get("etag"), start=int(descriptor["start"]), end=int(descriptor["end"]))
+    return body.read()
 
 
 def process_descriptor(descriptor: dict[str, Any], settings: Settings) -> dict[str, Any] | None:

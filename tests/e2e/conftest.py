@@ -16,6 +16,7 @@ import pytest
 from pipeline.cli import ops
 from pipeline.cli.target import Cloud
 from pipeline.local import LocalCloud
+from pipeline.local.server import recorded_port
 from pipeline.sample import write_orders
 
 # Small pages so that modest files exercise the paging path.
@@ -31,7 +32,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     state = Path(os.environ.get("E2E_STATE_DIR") or tmp_path_factory.mktemp("local-cloud"))
-    cloud = LocalCloud(state, int(os.environ.get("E2E_PORT") or _free_port()))
+    cloud = LocalCloud(state, int(os.environ.get("E2E_PORT") or recorded_port(state) or _free_port()))
     os.environ["PIPELINE_STATE_DIR"] = str(state)
     os.environ["PIPELINE_LOCAL_PORT"] = str(cloud.port)
     cloud.activate()
