@@ -51,8 +51,12 @@ def stack(local_cloud: LocalCloud) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def aws_clients(local_cloud: LocalCloud) -> dict[str, Any]:
     """Plain boto3 clients pointed at the local cloud, as a user would create them."""
-    kwargs = {"endpoint_url": local_cloud.endpoint, "region_name": "us-east-1",
-              "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    kwargs = {
+        "endpoint_url": local_cloud.endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
+    }
     return {name: boto3.client(name, **kwargs) for name in ("s3", "dynamodb", "stepfunctions", "sns", "sqs", "glue")}
 
 
@@ -65,8 +69,16 @@ def wait_job(stack: dict[str, str], key: str, timeout: float = 900) -> dict[str,
     return ops.wait_for(stack, [{"key": key, "version_id": ""}], lambda jobs: None, timeout=timeout)[0]
 
 
-def upload_orders(aws_clients: dict[str, Any], stack: dict[str, str], tmp_path: Path, rows: int, *,
-                  start_id: int, seed: int = 3, name: str = "orders.csv") -> tuple[str, dict[str, int]]:
+def upload_orders(
+    aws_clients: dict[str, Any],
+    stack: dict[str, str],
+    tmp_path: Path,
+    rows: int,
+    *,
+    start_id: int,
+    seed: int = 3,
+    name: str = "orders.csv",
+) -> tuple[str, dict[str, int]]:
     path = tmp_path / name
     counts = write_orders(path, rows, seed=seed, start_id=start_id)
     key = f"orders/{unique_prefix()}/{name}"
@@ -78,9 +90,15 @@ def athena_count(stack: dict[str, str], where: str, params: dict[str, Any]) -> i
     """count(*) through unmodified pyathena pointed at the local endpoint."""
     from pyathena import connect
 
-    connection = connect(s3_staging_dir=stack["AthenaResultLocation"], region_name="us-east-1",
-                         endpoint_url=stack["Endpoint"], work_group=stack["AthenaWorkGroup"],
-                         schema_name=stack["GlueDatabase"], aws_access_key_id="test", aws_secret_access_key="test")
+    connection = connect(
+        s3_staging_dir=stack["AthenaResultLocation"],
+        region_name="us-east-1",
+        endpoint_url=stack["Endpoint"],
+        work_group=stack["AthenaWorkGroup"],
+        schema_name=stack["GlueDatabase"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     cursor = connection.cursor()
     cursor.execute(f"SELECT count(*) FROM orders WHERE {where}", params)
     return int(cursor.fetchone()[0])
@@ -88,8 +106,11 @@ def athena_count(stack: dict[str, str], where: str, params: dict[str, Any]) -> i
 
 def records_for_job(aws_clients: dict[str, Any], stack: dict[str, str], job_id: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": stack["RecordsTable"], "FilterExpression": "job_id = :j",
-                              "ExpressionAttributeValues": {":j": {"S": job_id}}}
+    kwargs: dict[str, Any] = {
+        "TableName": stack["RecordsTable"],
+        "FilterExpression": "job_id = :j",
+        "ExpressionAttributeValues": {":j": {"S": job_id}},
+    }
     while True:
         page = aws_clients["dynamodb"].scan(**kwargs)
         items.extend(page.get("Items", []))

@@ -61,8 +61,9 @@ def test_250k_row_file_is_paged_into_50_pages_and_every_row_lands_once(
     assert entered[-2:] == ["Announce job completed", "Job complete"]
     assert len(events) < HISTORY_LIMIT
     partitions = aws_clients["glue"].get_partitions(DatabaseName=stack["GlueDatabase"], TableName="orders")
-    assert {p["Values"][0] for p in partitions["Partitions"]} >= {k.split("/")[1][3:] for k in
-                                                                    job_output_keys(stack, job["job_id"])}
+    assert {p["Values"][0] for p in partitions["Partitions"]} >= {
+        k.split("/")[1][3:] for k in job_output_keys(stack, job["job_id"])
+    }
 
 
 def test_quoted_multiline_fields_straddling_page_boundaries_lose_no_row(
@@ -88,8 +89,7 @@ def test_quoted_multiline_fields_straddling_page_boundaries_lose_no_row(
 @pytest.fixture(scope="module")
 def tiny_pages_stack(local_cloud: LocalCloud) -> dict[str, str]:
     """A second stage in the same local cloud that pages 40 rows at a time and continues every 3 loops."""
-    parameters = {"PageRows": "40", "InlineMaxBytes": "1000", "PagesPerIteration": "2",
-                  "IterationsPerExecution": "3"}
+    parameters = {"PageRows": "40", "InlineMaxBytes": "1000", "PagesPerIteration": "2", "IterationsPerExecution": "3"}
     return ops.deploy(Cloud("e2econt", local_cloud), parameters, print) | {"Endpoint": local_cloud.endpoint}
 
 
@@ -107,8 +107,11 @@ def test_forced_continuation_keeps_each_execution_small(
     assert len(ours) >= 4  # 25 pages / (2 pages x 3 loops) per execution
     for execution in ours:
         events = _history(aws_clients, execution["executionArn"])
-        loops = sum(1 for e in events if e["type"] == "TaskStateEntered"
-                    and e["stateEnteredEventDetails"]["name"] == "Page through file")
+        loops = sum(
+            1
+            for e in events
+            if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "Page through file"
+        )
         assert loops <= 3
         assert len(events) < 100
-        assert all(len(json.dumps(e)) < 256 * 1024 for e in events)
+        assert all(len(json.dumps(e, default=str)) < 256 * 1024 for e in events)

@@ -22,8 +22,9 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.e2e
 
 
-def test_small_file_lands_in_dynamodb_s3_and_athena(stack: dict[str, str], aws_clients: dict[str, Any],
-                                                   tmp_path: Path) -> None:
+def test_small_file_lands_in_dynamodb_s3_and_athena(
+    stack: dict[str, str], aws_clients: dict[str, Any], tmp_path: Path
+) -> None:
     key, counts = upload_orders(aws_clients, stack, tmp_path, 2_000, start_id=1_000_000)
     job = wait_job(stack, key)
 
@@ -45,7 +46,7 @@ def test_small_file_lands_in_dynamodb_s3_and_athena(stack: dict[str, str], aws_c
 def test_rejected_rows_are_kept_with_line_and_reasons(stack: dict[str, str], aws_clients: dict[str, Any]) -> None:
     body = (
         "order_id,customer_id,order_ts,ship_date,status,amount,currency,quantity,is_gift,note\n"
-        "ORD-02000001,5,2024-05-01T10:00:00Z,,NEW,10.00,EUR,1,,\"two\nlines\"\n"
+        'ORD-02000001,5,2024-05-01T10:00:00Z,,NEW,10.00,EUR,1,,"two\nlines"\n'
         "ORD-02000002,x,2024-05-01T10:00:00Z,,LOST,10.00,EUR,1,,\n"
         "ORD-02000003,5,2024-05-01T10:00:00Z\n"
     )
@@ -71,13 +72,17 @@ def test_rejected_rows_are_kept_with_line_and_reasons(stack: dict[str, str], aws
     [
         ("customers/{p}/c.csv", b"id,name\n1,a\n", "no schema for dataset 'customers'"),
         ("orders/{p}/empty.csv", b"", "the file is empty"),
-        ("orders/{p}/header-only.csv",
-         b"order_id,customer_id,order_ts,ship_date,status,amount,currency,quantity,is_gift,note\n",
-         "header but no rows"),
+        (
+            "orders/{p}/header-only.csv",
+            b"order_id,customer_id,order_ts,ship_date,status,amount,currency,quantity,is_gift,note\n",
+            "header but no rows",
+        ),
         ("orders/{p}/wrong-columns.csv", b"id,when,total\n1,2024-01-01,3\n", "missing required columns"),
-        ("orders/{p}/semicolons.csv",
-         b"order_id;customer_id;order_ts;status;amount;currency;quantity\nORD-1;1;2024;NEW;1;EUR;1\n",
-         "semicolon-delimited"),
+        (
+            "orders/{p}/semicolons.csv",
+            b"order_id;customer_id;order_ts;status;amount;currency;quantity\nORD-1;1;2024;NEW;1;EUR;1\n",
+            "semicolon-delimited",
+        ),
     ],
     ids=["unknown-dataset", "empty", "header-only", "wrong-columns", "wrong-delimiter"],
 )
@@ -94,8 +99,9 @@ def test_bad_files_end_as_failed_jobs_and_the_raw_object_stays(
     assert head["ContentLength"] == len(body)
 
 
-def test_keys_with_spaces_and_unicode_are_decoded(stack: dict[str, str], aws_clients: dict[str, Any],
-                                                 tmp_path: Path) -> None:
+def test_keys_with_spaces_and_unicode_are_decoded(
+    stack: dict[str, str], aws_clients: dict[str, Any], tmp_path: Path
+) -> None:
     from pipeline.sample import write_orders
 
     path = tmp_path / "o.csv"
