@@ -396,3 +396,25 @@ def executions_show(ctx: click.Context, name: str, as_json: bool) -> None:
             ],
         )
     )
+
+
+@cli.command()
+@click.option("--rows", default=1_000_000, show_default=True, help="Rows of the sample dataset (fixed seed).")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"), show_default=True
+)
+@JSON
+def bench(rows: int, out: Path, as_json: bool) -> None:
+    """Measure the full pipeline on the local cloud against the DynamoDB write floor and DuckDB."""
+    from pipeline.bench.run import run
+
+    cloud = resolve("bench", local=True)
+    result = run(cloud, rows, out, (lambda line: None) if as_json else (lambda line: err.print(line)))
+    if as_json:
+        emit_json(result)
+        return
+    flat = {k: v for k, v in result.items() if not isinstance(v, dict)}
+    console.print(mapping_table(flat, f"Benchmark ({rows:,} rows)"))
+    console.print(mapping_table(result["stage_seconds_summed_over_pages"], "Stage seconds (summed over pages)"))
+    console.print(mapping_table(result["local_single_core"], "In-process, one core"))
+    console.print(f"JSON written to {out / 'bench.json'}")

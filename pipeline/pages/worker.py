@@ -20,8 +20,14 @@ GONE_TOKEN_ERRORS = {"TaskDoesNotExist", "InvalidToken", "TaskTimedOut"}
 
 def read_range(descriptor: dict[str, Any]) -> bytes:
     """The bytes of one page, read with a ranged GET of the announced object version."""
-    body = get_range(descriptor["bucket"], descriptor["key"], version_id=descriptor.get("version_id"),
-                     etag=descriptor.get("etag"), start=int(descriptor["start"]), end=int(descriptor["end"]))
+    body = get_range(
+        descriptor["bucket"],
+        descriptor["key"],
+        version_id=descriptor.get("version_id"),
+        etag=descriptor.get("etag"),
+        start=int(descriptor["start"]),
+        end=int(descriptor["end"]),
+    )
     return body.read()
 
 

@@ -7,8 +7,9 @@ from typing import Any
 from pipeline import aws
 
 
-def get_range(bucket: str, key: str, *, version_id: str | None, etag: str | None, start: int,
-              end: int | None = None) -> Any:
+def get_range(
+    bucket: str, key: str, *, version_id: str | None, etag: str | None, start: int, end: int | None = None
+) -> Any:
     """The streaming body of bytes [start, end) (to the end when ``end`` is None) of one object version.
 
     The read is pinned by VersionId. A server that answers a versioned ranged GET with the whole object
