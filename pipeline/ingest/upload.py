@@ -34,6 +34,7 @@ def arrival_fields(ref: ObjectRef) -> dict[str, Any]:
         "size": ref.size,
         "etag": ref.etag,
         "version_id": ref.version_id,
+        "sequencer": ref.sequencer,
         "event_time": ref.event_time,
     }
 
