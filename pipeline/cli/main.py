@@ -418,3 +418,29 @@ def bench(rows: int, out: Path, as_json: bool) -> None:
     console.print(mapping_table(result["stage_seconds_summed_over_pages"], "Stage seconds (summed over pages)"))
     console.print(mapping_table(result["local_single_core"], "In-process, one core"))
     console.print(f"JSON written to {out / 'bench.json'}")
+
+
+@cli.command()
+@click.argument("job_id")
+@STAGE
+@JSON
+def reconcile(job_id: str, stage: str | None, as_json: bool) -> None:
+    """Check a job to the row; exit 1 with the differences when the stores disagree."""
+    from pipeline.jobs import JobStore
+    from pipeline.jobs.reconcile import reconcile as run_reconcile
+
+    outs = ops.outputs(resolve(stage))
+    matches = [j["job_id"] for j in JobStore(outs["JobsTable"]).jobs() if j["job_id"].startswith(job_id)]
+    if len(matches) != 1:
+        raise PipelineError(f"{len(matches)} jobs match {job_id!r}")
+    result = run_reconcile(matches[0], outs["JobsTable"], outs["RecordsTable"], outs["ResultsBucket"])
+    if as_json:
+        emit_json({"job_id": result.job_id, "ok": result.ok, "counts": result.counts, "problems": result.problems})
+    else:
+        console.print(mapping_table(result.counts, f"Reconciliation of {result.job_id}"))
+        for problem in result.problems:
+            console.print(f"[red]✗[/] {problem}")
+        if result.ok:
+            console.print("[green]✓ reconciled[/]")
+    if not result.ok:
+        sys.exit(1)

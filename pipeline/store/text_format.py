@@ -67,3 +67,26 @@ def partition_values(table: pa.Table, contract: Contract) -> pa.Array | None:
         return None
     fmt = "%Y-%m-%d" if partition.granularity == "day" else "%Y-%m"
     return pc.strftime(table.column(partition.column), fmt)
+
+
+def split_line(line: str) -> list[str | None]:
+    """Decode one output line the way LazySimpleSerDe does: split on unescaped TABs, unescape, '' is NULL."""
+    fields: list[str | None] = []
+    current: list[str] = []
+    escapes = {"n": "\n", "r": "\r"}
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\" and i + 1 < len(line):
+            nxt = line[i + 1]
+            current.append(escapes.get(nxt, nxt))
+            i += 2
+            continue
+        if ch == DELIMITER:
+            fields.append("".join(current) or None)
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    fields.append("".join(current) or None)
+    return fields

@@ -135,3 +135,12 @@ def job_output_keys(stack: dict[str, str], job_id: str) -> list[str]:
 
 def settle(seconds: float = 1.0) -> None:
     time.sleep(seconds)
+
+
+def assert_reconciled(stack: dict[str, str], job_id: str) -> dict[str, int]:
+    """`pipeline reconcile` agrees: input = valid + rejected, S3 rows = valid, DynamoDB holds every key."""
+    from pipeline.jobs.reconcile import reconcile
+
+    result = reconcile(job_id, stack["JobsTable"], stack["RecordsTable"], stack["ResultsBucket"])
+    assert result.ok, result.problems
+    return result.counts

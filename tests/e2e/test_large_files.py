@@ -13,6 +13,7 @@ from pipeline.cli.target import Cloud
 from pipeline.jobs import JobStore
 from pipeline.local import LocalCloud
 from tests.e2e.conftest import (
+    assert_reconciled,
     athena_count,
     job_output_keys,
     output_rows,
@@ -54,6 +55,7 @@ def test_250k_row_file_is_paged_into_50_pages_and_every_row_lands_once(
     assert output_rows(aws_clients, stack["ResultsBucket"], job_output_keys(stack, job["job_id"])) == counts["valid"]
     where = "order_id BETWEEN %(lo)s AND %(hi)s"
     assert athena_count(stack, where, {"lo": "ORD-20000000", "hi": "ORD-20249999"}) == counts["valid"]
+    assert assert_reconciled(stack, job["job_id"])["distinct_keys"] == counts["valid"]
 
     events = _history(aws_clients, job["execution_arn"])
     entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
@@ -82,6 +84,7 @@ def test_quoted_multiline_fields_straddling_page_boundaries_lose_no_row(
     assert job["status"] == "COMPLETE", job
     assert job["mode"] == "paged" and job["pages_total"] >= 3
     assert (job["rows_input"], job["rows_valid"], job["rows_rejected"]) == (12_000, 12_000, 0)
+    assert_reconciled(stack, job["job_id"])
     pages = JobStore(stack["JobsTable"]).pages(job["job_id"])
     assert pages[1]["first_line"] == 2 + 5_000 + 2 * len(range(0, 5_000, 3))  # physical lines, not records
 

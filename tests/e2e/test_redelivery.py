@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.jobs import JobStore
 from pipeline.sample.orders import HEADER
-from tests.e2e.conftest import job_output_keys, output_rows, records_for_job, upload_orders, wait_job
+from tests.e2e.conftest import assert_reconciled, job_output_keys, output_rows, records_for_job, upload_orders, wait_job
 
 pytestmark = pytest.mark.e2e
 
@@ -77,6 +77,7 @@ def test_duplicate_s3_event_is_one_job_and_one_copy_of_each_row(
     assert len(jobs_for_key) == 1
     assert _snapshot(stack, aws_clients, job["job_id"]) == before
     assert before[3] == counts["valid"]
+    assert_reconciled(stack, job["job_id"])
 
 
 def test_duplicate_page_message_is_counted_once(
@@ -107,3 +108,4 @@ def test_duplicate_page_message_is_counted_once(
 
     assert _snapshot(stack, aws_clients, job["job_id"]) == before
     assert before[3] == counts["valid"]
+    assert_reconciled(stack, job["job_id"])

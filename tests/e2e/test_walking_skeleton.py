@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
+    assert_reconciled,
     athena_count,
     job_output_keys,
     output_rows,
@@ -41,6 +42,7 @@ def test_small_file_lands_in_dynamodb_s3_and_athena(
     assert output_rows(aws_clients, stack["ResultsBucket"], keys) == counts["valid"]
     where = "order_id BETWEEN %(lo)s AND %(hi)s"
     assert athena_count(stack, where, {"lo": "ORD-01000000", "hi": "ORD-01001999"}) == counts["valid"]
+    assert assert_reconciled(stack, job["job_id"])["s3_output_rows"] == counts["valid"]
 
 
 def test_rejected_rows_are_kept_with_line_and_reasons(stack: dict[str, str], aws_clients: dict[str, Any]) -> None:
@@ -65,6 +67,7 @@ def test_rejected_rows_are_kept_with_line_and_reasons(stack: dict[str, str], aws
     assert "customer_id: not an integer" in rows[0]["reasons"] and "status: not one of" in rows[0]["reasons"]
     assert "expected 10 fields, found 3" in rows[1]["reasons"]
     assert rows[1]["record"] == "ORD-02000003,5,2024-05-01T10:00:00Z"
+    assert_reconciled(stack, job["job_id"])
 
 
 @pytest.mark.parametrize(

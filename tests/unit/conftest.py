@@ -63,8 +63,9 @@ def orders_contract() -> Contract:
     return load_contract_file(SCHEMAS / "orders.schema.json")
 
 
-def validate_csv(contract: Contract, body: str | bytes, header: list[str] | None = None,
-                 first_line: int = 2) -> ValidatedPage:
+def validate_csv(
+    contract: Contract, body: str | bytes, header: list[str] | None = None, first_line: int = 2
+) -> ValidatedPage:
     """Run data records (no header line) through parse_page and validate_page."""
     raw = body.encode("utf-8") if isinstance(body, str) else body
     names = header if header is not None else contract.column_names

@@ -30,17 +30,32 @@ def _doc(properties: dict[str, Any], required: list[str], **extra: Any) -> dict[
 def test_orders_schema_loads_columns_in_file_order(orders_contract):
     assert orders_contract.dataset == "orders"
     assert orders_contract.column_names == [
-        "order_id", "customer_id", "order_ts", "ship_date", "status",
-        "amount", "currency", "quantity", "is_gift", "note",
+        "order_id",
+        "customer_id",
+        "order_ts",
+        "ship_date",
+        "status",
+        "amount",
+        "currency",
+        "quantity",
+        "is_gift",
+        "note",
     ]
 
 
 def test_orders_schema_maps_json_types_to_column_kinds(orders_contract):
     kinds = {c.name: c.kind for c in orders_contract.columns}
     assert kinds == {
-        "order_id": "string", "customer_id": "integer", "order_ts": "timestamp", "ship_date": "date",
-        "status": "string", "amount": "number", "currency": "string", "quantity": "integer",
-        "is_gift": "boolean", "note": "string",
+        "order_id": "string",
+        "customer_id": "integer",
+        "order_ts": "timestamp",
+        "ship_date": "date",
+        "status": "string",
+        "amount": "number",
+        "currency": "string",
+        "quantity": "integer",
+        "is_gift": "boolean",
+        "note": "string",
     }
     glue = {c.name: c.glue_type for c in orders_contract.columns}
     assert glue["customer_id"] == "bigint"
@@ -142,15 +157,15 @@ def test_column_without_type_is_named_in_the_error():
 
 
 def test_union_of_two_real_types_is_rejected():
-    doc = _doc({"id": {"type": "string"}, "x": {"type": ["string", "integer"]}}, ["id"],
-               **{"x-primary-key": ["id"]})
+    doc = _doc({"id": {"type": "string"}, "x": {"type": ["string", "integer"]}}, ["id"], **{"x-primary-key": ["id"]})
     with pytest.raises(ContractError, match="column 'x'"):
         parse_contract("things", doc)
 
 
 def test_format_on_a_non_string_column_is_rejected():
-    doc = _doc({"id": {"type": "string"}, "x": {"type": "integer", "format": "date"}}, ["id"],
-               **{"x-primary-key": ["id"]})
+    doc = _doc(
+        {"id": {"type": "string"}, "x": {"type": "integer", "format": "date"}}, ["id"], **{"x-primary-key": ["id"]}
+    )
     with pytest.raises(ContractError, match="column 'x': only string columns take format"):
         parse_contract("things", doc)
 

@@ -11,20 +11,14 @@ from pipeline.pages.cutter import PageSpan, cut_pages, record_ends
 from pipeline.process.records import scan_records
 
 # Physical lines: 1 header, 2-4 (two quoted newlines), 5, 6-7 (quoted CRLF), 8 (no trailing newline)
-DATA = (
-    b"id,note\n"
-    b'1,"a\nb\nc"\n'
-    b"2,x\n"
-    b'3,"y\r\n"\r\n'
-    b"4,z"
-)
+DATA = b'id,note\n1,"a\nb\nc"\n2,x\n3,"y\r\n"\r\n4,z'
 
 
-def _cut(data: bytes, *, rows: int, limit: int = 1000, chunk_size: int = 7, start: int = 0,
-         first_line: int = 1) -> list[PageSpan]:
+def _cut(
+    data: bytes, *, rows: int, limit: int = 1000, chunk_size: int = 7, start: int = 0, first_line: int = 1
+) -> list[PageSpan]:
     stream = io.BytesIO(data[start:])
-    return list(cut_pages(stream, start=start, first_line=first_line, rows=rows, limit=limit,
-                          chunk_size=chunk_size))
+    return list(cut_pages(stream, start=start, first_line=first_line, rows=rows, limit=limit, chunk_size=chunk_size))
 
 
 def _records(data: bytes, page: PageSpan) -> list[bytes]:

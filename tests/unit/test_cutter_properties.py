@@ -37,8 +37,11 @@ def test_pages_tile_the_input_at_record_boundaries(data, rows, chunk_size, limit
     pages = []
     start, line = 0, 1
     while True:
-        batch = list(cut_pages(io.BytesIO(data[start:]), start=start, first_line=line, rows=rows,
-                               limit=limit, chunk_size=chunk_size))
+        batch = list(
+            cut_pages(
+                io.BytesIO(data[start:]), start=start, first_line=line, rows=rows, limit=limit, chunk_size=chunk_size
+            )
+        )
         assert len(batch) <= limit
         if not batch:
             break

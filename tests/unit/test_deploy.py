@@ -104,13 +104,10 @@ def test_extracted_bundle_finds_its_bundled_schemas(code_zip, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PIPELINE_SCHEMAS_DIR"}
     env["PYTHONPATH"] = str(tmp_path)
     script = (
-        "import pipeline.contract as c, pathlib;"
-        "print(c.schemas_dir());"
-        "print(c.load_contract('orders').primary_key)"
+        "import pipeline.contract as c, pathlib;print(c.schemas_dir());print(c.load_contract('orders').primary_key)"
     )
     command = [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); {script}"]
-    out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
-                         check=True).stdout
+    out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=True).stdout
     folder, key = out.splitlines()
     assert Path(folder) == tmp_path / "pipeline" / "_schemas"
     assert key == "('order_id',)"
@@ -126,9 +123,7 @@ def test_template_loads_as_plain_json_data(template):
 
 
 def test_short_form_tags_become_long_form(template):
-    assert template["Conditions"]["HasPandasLayer"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "PandasLayerArn"}, ""]}]
-    }
+    assert template["Conditions"]["HasPandasLayer"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "PandasLayerArn"}, ""]}]}
     assert template["Resources"]["IngestBucket"]["Properties"]["BucketName"] == {
         "Fn::Sub": "${AWS::StackName}-ingest-${AWS::AccountId}-${AWS::Region}"
     }

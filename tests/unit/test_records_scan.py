@@ -74,7 +74,7 @@ def test_ragged_rows_report_their_field_count():
 
 
 def test_custom_delimiter_counts_fields():
-    index = scan_records(b"a;b;c\n\"x;y\";z\n", delimiter=b";")
+    index = scan_records(b'a;b;c\n"x;y";z\n', delimiter=b";")
     assert index.fields.tolist() == [3, 2]
 
 

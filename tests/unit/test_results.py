@@ -55,7 +55,9 @@ def test_each_partition_file_holds_only_its_days_rows(orders_contract):
 
 def test_month_partitions_use_the_partition_name():
     contract = make_contract(
-        {"d": {"type": "string", "format": "date"}}, ["d"], dataset="my-data",
+        {"d": {"type": "string", "format": "date"}},
+        ["d"],
+        dataset="my-data",
         **{"x-partition": {"column": "d", "granularity": "month", "name": "ym"}},
     )
     days = pa.array([date(2024, 1, 31), date(2024, 2, 1), date(2024, 1, 1)])
@@ -95,8 +97,7 @@ def test_layout_keys():
 
 def test_rejects_file_is_a_csv_with_line_reasons_and_original_record():
     rejects = [
-        Reject(5, ["amount: below minimum 0", "currency: not one of EUR, USD, GBP"],
-               'a,"multi\nline, ""q"""'),
+        Reject(5, ["amount: below minimum 0", "currency: not one of EUR, USD, GBP"], 'a,"multi\nline, ""q"""'),
         Reject(9, ["expected 2 fields, found 3"], "1,2,3"),
     ]
     body = rejects_file(rejects)

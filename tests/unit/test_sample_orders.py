@@ -84,8 +84,7 @@ def test_generated_rows_keep_line_numbers_of_multiline_notes(orders_contract):
 
 
 def test_orders_fall_in_the_requested_window(orders_contract):
-    data, _ = _generate(200, seed=21, bad_fraction=0.0, start=datetime(2023, 1, 1, tzinfo=UTC), days=2,
-                        start_id=1000)
+    data, _ = _generate(200, seed=21, bad_fraction=0.0, start=datetime(2023, 1, 1, tzinfo=UTC), days=2, start_id=1000)
     page = _validate(data, orders_contract)
     stamps = page.table.column("order_ts").to_pylist()
     assert min(stamps) >= datetime(2023, 1, 1, tzinfo=UTC)

@@ -74,7 +74,9 @@ def test_text_with_special_characters_is_stored_verbatim(orders_contract):
 
 def test_composite_key_joins_values_in_key_order():
     contract = make_contract(
-        {"region": {"type": "string"}, "n": {"type": "integer"}}, ["region", "n"], dataset="multi",
+        {"region": {"type": "string"}, "n": {"type": "integer"}},
+        ["region", "n"],
+        dataset="multi",
         **{"x-primary-key": ["region", "n"]},
     )
     [item] = _items(contract, "x,eu,5\n")

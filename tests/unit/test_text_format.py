@@ -85,8 +85,14 @@ def test_reference_decoder_splits_on_unescaped_tabs_only():
 
 @pytest.mark.parametrize(
     ("value", "escaped"),
-    [("a\tb", "a\\\tb"), ("a\nb", "a\\nb"), ("a\rb", "a\\rb"), ("a\\b", "a\\\\b"), ("\\n", "\\\\n"),
-     ("\\\t", "\\\\\\\t")],
+    [
+        ("a\tb", "a\\\tb"),
+        ("a\nb", "a\\nb"),
+        ("a\rb", "a\\rb"),
+        ("a\\b", "a\\\\b"),
+        ("\\n", "\\\\n"),
+        ("\\\t", "\\\\\\\t"),
+    ],
 )
 def test_escape_text_escapes_backslash_tab_cr_lf(value, escaped):
     assert escape_text(pa.array([value])).to_pylist() == [escaped]
@@ -164,18 +170,24 @@ TYPED = make_contract(
 
 
 def _typed_table() -> pa.Table:
-    return pa.table({
-        "id": ["a", "b", "c", "d"],
-        "n": pa.array([0, -(2**63) + 1, 2**63 - 1, None], pa.int64()),
-        "x": pa.array([0.1 + 0.2, -1e-7, 1e20, None], pa.float64()),
-        "b": pa.array([True, False, None, True]),
-        "d": pa.array([date(2024, 2, 29), date(1970, 1, 1), None, date(9999, 12, 31)], pa.date32()),
-        "ts": pa.array(
-            [datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC), datetime(2024, 3, 1, 23, 59, 59, 123456, tzinfo=UTC),
-             datetime(1999, 12, 31, 0, 0, 0, 1, tzinfo=UTC), None],
-            pa.timestamp("us", tz="UTC"),
-        ),
-    })
+    return pa.table(
+        {
+            "id": ["a", "b", "c", "d"],
+            "n": pa.array([0, -(2**63) + 1, 2**63 - 1, None], pa.int64()),
+            "x": pa.array([0.1 + 0.2, -1e-7, 1e20, None], pa.float64()),
+            "b": pa.array([True, False, None, True]),
+            "d": pa.array([date(2024, 2, 29), date(1970, 1, 1), None, date(9999, 12, 31)], pa.date32()),
+            "ts": pa.array(
+                [
+                    datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC),
+                    datetime(2024, 3, 1, 23, 59, 59, 123456, tzinfo=UTC),
+                    datetime(1999, 12, 31, 0, 0, 0, 1, tzinfo=UTC),
+                    None,
+                ],
+                pa.timestamp("us", tz="UTC"),
+            ),
+        }
+    )
 
 
 def test_typed_values_and_nulls_round_trip():
@@ -187,7 +199,10 @@ def test_timestamps_are_written_as_utc_with_microseconds():
     lines = render_lines(_typed_table(), TYPED).to_pylist()
     stamps = [serde_split(line)[5] for line in lines]
     assert stamps == [
-        "2024-03-01 10:00:00.000000", "2024-03-01 23:59:59.123456", "1999-12-31 00:00:00.000001", "",
+        "2024-03-01 10:00:00.000000",
+        "2024-03-01 23:59:59.123456",
+        "1999-12-31 00:00:00.000001",
+        "",
     ]
     for stamp in stamps[:3]:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}", stamp)

@@ -27,28 +27,42 @@ CONTRACT = make_contract(
     dataset="props",
 )
 
-SPECIAL = st.sampled_from(
-    ["\t", "\n", "\r", "\\", ",", '"', "'", "ü", "😀", "\\n", "\\t", "\\\t", " ", "\x00"]
-)
+SPECIAL = st.sampled_from(["\t", "\n", "\r", "\\", ",", '"', "'", "ü", "😀", "\\n", "\\t", "\\\t", " ", "\x00"])
 # Non-empty text: an empty string reads back as NULL (see the xfail in test_text_format).
-TEXT = st.lists(
-    st.one_of(SPECIAL, st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)),
-    min_size=1, max_size=12,
-).map("".join).filter(bool)
+TEXT = (
+    st.lists(
+        st.one_of(SPECIAL, st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)),
+        min_size=1,
+        max_size=12,
+    )
+    .map("".join)
+    .filter(bool)
+)
 
-ROW = st.fixed_dictionaries({
-    "id": TEXT,
-    "s": st.none() | TEXT,
-    "n": st.none() | st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1),
-    "x": st.none() | st.floats(allow_nan=False, allow_infinity=False),
-    "b": st.none() | st.booleans(),
-    "d": st.none() | st.dates(),
-    "ts": st.none() | st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59))
-    .map(lambda t: t.replace(tzinfo=UTC)),
-})
+ROW = st.fixed_dictionaries(
+    {
+        "id": TEXT,
+        "s": st.none() | TEXT,
+        "n": st.none() | st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1),
+        "x": st.none() | st.floats(allow_nan=False, allow_infinity=False),
+        "b": st.none() | st.booleans(),
+        "d": st.none() | st.dates(),
+        "ts": st.none()
+        | st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)).map(
+            lambda t: t.replace(tzinfo=UTC)
+        ),
+    }
+)
 
-TYPES = {"id": pa.string(), "s": pa.string(), "n": pa.int64(), "x": pa.float64(), "b": pa.bool_(),
-         "d": pa.date32(), "ts": pa.timestamp("us", tz="UTC")}
+TYPES = {
+    "id": pa.string(),
+    "s": pa.string(),
+    "n": pa.int64(),
+    "x": pa.float64(),
+    "b": pa.bool_(),
+    "d": pa.date32(),
+    "ts": pa.timestamp("us", tz="UTC"),
+}
 
 
 def _table(rows: list[dict]) -> pa.Table:
@@ -58,8 +72,9 @@ def _table(rows: list[dict]) -> pa.Table:
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(TEXT | st.none(), min_size=1, max_size=20))
 def test_any_text_round_trips_and_nulls_stay_null(values):
-    rows = [{"id": f"k{i}", "s": v, "n": None, "x": None, "b": None, "d": None, "ts": None}
-            for i, v in enumerate(values)]
+    rows = [
+        {"id": f"k{i}", "s": v, "n": None, "x": None, "b": None, "d": None, "ts": None} for i, v in enumerate(values)
+    ]
     decoded = serde_rows(render(render_lines(_table(rows), CONTRACT)), CONTRACT)
     assert [r["s"] for r in decoded] == values
 

@@ -26,8 +26,11 @@ def test_required_value_missing_is_rejected():
     contract = _one_column({"type": "string"})
     page = validate_csv(contract, "a,x\nb,\nc,NA\nd,NULL\n")
     assert _values(page) == ["x"]
-    assert reasons_by_line(page) == {3: ["v: value is required"], 4: ["v: value is required"],
-                                     5: ["v: value is required"]}
+    assert reasons_by_line(page) == {
+        3: ["v: value is required"],
+        4: ["v: value is required"],
+        5: ["v: value is required"],
+    }
 
 
 def test_nullable_column_turns_null_spellings_into_nulls():
@@ -163,8 +166,7 @@ def test_exclusive_minimum_and_maximum():
     contract = _one_column({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1})
     page = validate_csv(contract, "a,0\nb,0.5\nc,1\n")
     assert _values(page) == [0.5]
-    assert reasons_by_line(page) == {2: ["v: not above exclusive minimum 0"],
-                                     4: ["v: not below exclusive maximum 1"]}
+    assert reasons_by_line(page) == {2: ["v: not above exclusive minimum 0"], 4: ["v: not below exclusive maximum 1"]}
 
 
 def test_range_rules_ignore_nulls():
@@ -202,8 +204,20 @@ def test_dates_are_typed():
 
 
 @pytest.mark.parametrize(
-    "text", ["2024-02-30", "2023-02-29", "2024-04-31", "2024-13-01", "2024-00-10", "2024-1-01", "24-01-01",
-             "2024/01/01", "2024-01-01T00:00:00", "01-02-2024", "tomorrow"],
+    "text",
+    [
+        "2024-02-30",
+        "2023-02-29",
+        "2024-04-31",
+        "2024-13-01",
+        "2024-00-10",
+        "2024-1-01",
+        "24-01-01",
+        "2024/01/01",
+        "2024-01-01T00:00:00",
+        "01-02-2024",
+        "tomorrow",
+    ],
 )
 def test_invalid_dates_are_rejected_not_rolled_over(text):
     contract = _one_column({"type": "string", "format": "date"})
@@ -241,9 +255,19 @@ def test_timestamps_are_converted_to_utc(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["2024-02-30T10:00:00Z", "2024-03-01T24:00:00Z", "2024-03-01T10:60:00Z", "2024-03-01T10:00:99Z",
-     "2024-03-01T10:00:00+24:00", "2024-03-01T10:00:00+01:60", "2024-03-01T10:00Z", "2024-03-01",
-     "2024-03-01T10:00:00.Z", "2024-03-01T10:00:00 UTC", "yesterday"],
+    [
+        "2024-02-30T10:00:00Z",
+        "2024-03-01T24:00:00Z",
+        "2024-03-01T10:60:00Z",
+        "2024-03-01T10:00:99Z",
+        "2024-03-01T10:00:00+24:00",
+        "2024-03-01T10:00:00+01:60",
+        "2024-03-01T10:00Z",
+        "2024-03-01",
+        "2024-03-01T10:00:00.Z",
+        "2024-03-01T10:00:00 UTC",
+        "yesterday",
+    ],
 )
 def test_invalid_timestamps_are_rejected(text):
     contract = _one_column({"type": "string", "format": "date-time"})
@@ -279,8 +303,7 @@ def test_pattern_must_match():
     contract = _one_column({"type": "string", "pattern": "^ORD-[0-9]{8}$"})
     page = validate_csv(contract, "a,ORD-00000001\nb,ORD-1\nc,xORD-00000001\n")
     assert _values(page) == ["ORD-00000001"]
-    assert reasons_by_line(page) == {3: ["v: does not match ^ORD-[0-9]{8}$"],
-                                     4: ["v: does not match ^ORD-[0-9]{8}$"]}
+    assert reasons_by_line(page) == {3: ["v: does not match ^ORD-[0-9]{8}$"], 4: ["v: does not match ^ORD-[0-9]{8}$"]}
 
 
 def test_unanchored_pattern_matches_anywhere_like_json_schema():
@@ -304,8 +327,9 @@ def test_max_length_counts_characters_not_bytes():
 
 
 def test_string_rules_ignore_nulls():
-    contract = _one_column({"type": ["string", "null"], "pattern": "^x$", "enum": ["x"], "minLength": 1},
-                           required=False)
+    contract = _one_column(
+        {"type": ["string", "null"], "pattern": "^x$", "enum": ["x"], "minLength": 1}, required=False
+    )
     page = validate_csv(contract, "a,\nb,NA\n")
     assert page.rejects == []
     assert _values(page) == [None, None]
@@ -339,11 +363,20 @@ def test_valid_orders_row_is_fully_typed(orders_contract):
     row = 'ORD-00000042,17,2024-03-05T10:15:30+01:00,,PAID,19.99,EUR,2,true,"gift, ""wrapped""\nplease"\n'
     page = validate_csv(orders_contract, row)
     assert page.rejects == []
-    assert page.table.to_pylist() == [{
-        "order_id": "ORD-00000042", "customer_id": 17,
-        "order_ts": datetime(2024, 3, 5, 9, 15, 30, tzinfo=UTC), "ship_date": None, "status": "PAID",
-        "amount": 19.99, "currency": "EUR", "quantity": 2, "is_gift": True, "note": 'gift, "wrapped"\nplease',
-    }]
+    assert page.table.to_pylist() == [
+        {
+            "order_id": "ORD-00000042",
+            "customer_id": 17,
+            "order_ts": datetime(2024, 3, 5, 9, 15, 30, tzinfo=UTC),
+            "ship_date": None,
+            "status": "PAID",
+            "amount": 19.99,
+            "currency": "EUR",
+            "quantity": 2,
+            "is_gift": True,
+            "note": 'gift, "wrapped"\nplease',
+        }
+    ]
     assert page.lines.tolist() == [2]
 
 

@@ -1,0 +1,102 @@
+"""Reconcile a job to the row: input = valid + rejected, S3 output rows = valid, DynamoDB holds every key."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline import aws
+from pipeline.contract import load_contract
+from pipeline.jobs.store import JobStore
+from pipeline.store.records import record_key
+from pipeline.store.text_format import split_line
+
+
+@dataclass
+class Reconciliation:
+    """The counts compared and every difference found."""
+
+    job_id: str
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _pk_value(kind: str, text: str | None) -> str | None:
+    if text is None:
+        return None
+    if kind == "timestamp":
+        return text.replace(" ", "T") + "Z"
+    return text
+
+
+def _missing_keys(table: str, keys: list[str]) -> list[str]:
+    ddb = aws.client("dynamodb")
+    missing: list[str] = []
+    for i in range(0, len(keys), 100):
+        chunk = keys[i : i + 100]
+        request: dict[str, Any] = {table: {"Keys": [{"pk": {"S": k}} for k in chunk], "ProjectionExpression": "pk"}}
+        found: set[str] = set()
+        while request:
+            response = ddb.batch_get_item(RequestItems=request)
+            found.update(item["pk"]["S"] for item in response["Responses"].get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+        missing.extend(k for k in chunk if k not in found)
+    return missing
+
+
+def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: str) -> Reconciliation:
+    """Compare the job's counters with what its outputs, rejects and DynamoDB actually hold."""
+    store = JobStore(jobs_table)
+    job = store.get(job_id)
+    result = Reconciliation(job_id)
+    if job is None:
+        result.problems.append("no such job")
+        return result
+    if job.get("status") != "COMPLETE":
+        result.problems.append(f"job is {job.get('status')}: {job.get('cause', '')}".strip())
+    contract = load_contract(job["dataset"])
+    s3 = aws.client("s3")
+    pages = store.pages(job_id)
+    rows_in, valid, rejected = (int(job.get(k) or 0) for k in ("rows_input", "rows_valid", "rows_rejected"))
+    output_rows, reject_rows = 0, 0
+    keys: set[str] = set()
+    positions = [contract.column_names.index(c) for c in contract.primary_key]
+    kinds = [contract.column(c).kind for c in contract.primary_key]
+    for page in pages:
+        for key in page.get("outputs") or {}:
+            text = s3.get_object(Bucket=results_bucket, Key=key)["Body"].read().decode("utf-8")
+            for line in text.splitlines():
+                output_rows += 1
+                fields = split_line(line)
+                values = [_pk_value(k, fields[p]) for p, k in zip(positions, kinds, strict=True)]
+                keys.add(record_key(contract.dataset, values))
+        if page.get("rejects_key"):
+            body = s3.get_object(Bucket=results_bucket, Key=page["rejects_key"])["Body"].read().decode("utf-8")
+            reject_rows += sum(1 for _ in csv.DictReader(io.StringIO(body)))
+    result.counts = {
+        "input": rows_in,
+        "valid": valid,
+        "rejected": rejected,
+        "s3_output_rows": output_rows,
+        "rejects_file_rows": reject_rows,
+        "distinct_keys": len(keys),
+        "pages": len(pages),
+    }
+    if rows_in != valid + rejected:
+        result.problems.append(f"input rows {rows_in} != valid {valid} + rejected {rejected}")
+    if output_rows != valid:
+        result.problems.append(f"S3 output rows {output_rows} != valid rows {valid}")
+    if reject_rows != rejected:
+        result.problems.append(f"rejects files hold {reject_rows} rows, job says {rejected}")
+    if contract.store_in_dynamodb:
+        missing = _missing_keys(records_table, sorted(keys))
+        result.counts["dynamodb_missing"] = len(missing)
+        if missing:
+            result.problems.append(f"{len(missing)} valid keys missing from DynamoDB, e.g. {missing[:3]}")
+    return result
