@@ -9,7 +9,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.config import settings
 from pipeline.ingest.events import objects_from_sns
-from pipeline.ingest.upload import arrival_fields
 from pipeline.jobs import JobStore
 
 logger = Logger()
@@ -20,6 +19,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     jobs = JobStore(settings().jobs_table)
     refs = objects_from_sns(event)
     for ref in refs:
-        jobs.record_arrival(ref.job_id, arrival_fields(ref))
+        jobs.record_arrival(ref.job_id, ref.arrival_fields())
         logger.info("object recorded", extra={"file": ref.uri, "job_id": ref.job_id, "size": ref.size})
     return {"recorded": len(refs)}

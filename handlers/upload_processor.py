@@ -9,7 +9,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.config import settings
 from pipeline.ingest.events import objects_from_sns
-from pipeline.ingest.upload import handle_upload, job_summary
+from pipeline.ingest.upload import handle_upload
+from pipeline.jobs.model import job_summary
 
 logger = Logger()
 

@@ -33,6 +33,19 @@ class ObjectRef:
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
+    def arrival_fields(self) -> dict[str, Any]:
+        """What the jobs table records about an arriving object."""
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "file": self.uri,
+            "size": self.size,
+            "etag": self.etag,
+            "version_id": self.version_id,
+            "sequencer": self.sequencer,
+            "event_time": self.event_time,
+        }
+
 
 def s3_objects(message: dict[str, Any]) -> list[ObjectRef]:
     """Objects created in one S3 notification document; the `s3:TestEvent` yields none."""

@@ -15,6 +15,7 @@ from pipeline.contract import ContractError, UnknownDatasetError, dataset_for_ke
 from pipeline.errors import TerminalError
 from pipeline.ingest.events import ObjectRef
 from pipeline.jobs import JobStatus, JobStore
+from pipeline.jobs.model import job_summary
 from pipeline.process.header import HeaderError, check_header, parse_header
 from pipeline.process.page import process_page
 from pipeline.process.records import split_header
@@ -23,20 +24,6 @@ from pipeline.store.catalog import register_partitions
 
 class EmptyFileError(TerminalError):
     """The object has no bytes, or a header and no rows."""
-
-
-def arrival_fields(ref: ObjectRef) -> dict[str, Any]:
-    """What the jobs table records about an arriving object."""
-    return {
-        "bucket": ref.bucket,
-        "key": ref.key,
-        "file": ref.uri,
-        "size": ref.size,
-        "etag": ref.etag,
-        "version_id": ref.version_id,
-        "sequencer": ref.sequencer,
-        "event_time": ref.event_time,
-    }
 
 
 def execution_name(job_id: str, sequence: int = 0) -> str:
@@ -61,7 +48,7 @@ def read_object(ref: ObjectRef) -> bytes:
 def handle_upload(ref: ObjectRef, settings: Settings) -> dict[str, Any]:
     """Process or dispatch one upload; returns the job as it stands afterwards."""
     jobs = JobStore(settings.jobs_table)
-    fields = arrival_fields(ref)
+    fields = ref.arrival_fields()
     try:
         dataset = dataset_for_key(ref.key)
         fields["dataset"] = dataset
@@ -156,25 +143,6 @@ def publish_job_event(job: dict[str, Any], settings: Settings) -> None:
         Subject="job-completed",
         Message=json.dumps(job_summary(job), default=str),
     )
-
-
-def job_summary(job: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a job a subscriber needs."""
-    keys = (
-        "job_id",
-        "dataset",
-        "file",
-        "status",
-        "rows_input",
-        "rows_valid",
-        "rows_rejected",
-        "pages_total",
-        "pages_done",
-        "duration_s",
-        "error",
-        "cause",
-    )
-    return {k: job.get(k) for k in keys if job.get(k) is not None}
 
 
 __all__ = ["HeaderError", "handle_upload"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 JOB_ITEM = "JOB"
 PAGE_PREFIX = "PAGE#"
@@ -24,3 +25,22 @@ FINISHED = {JobStatus.COMPLETE, JobStatus.FAILED}
 def page_item(page: int) -> str:
     """The sort key of page ``page`` of a job."""
     return f"{PAGE_PREFIX}{page:06d}"
+
+
+def job_summary(job: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a job a subscriber needs."""
+    keys = (
+        "job_id",
+        "dataset",
+        "file",
+        "status",
+        "rows_input",
+        "rows_valid",
+        "rows_rejected",
+        "pages_total",
+        "pages_done",
+        "duration_s",
+        "error",
+        "cause",
+    )
+    return {k: job.get(k) for k in keys if job.get(k) is not None}

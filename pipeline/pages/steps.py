@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from pipeline.config import Settings
-from pipeline.ingest.upload import job_summary
 from pipeline.jobs import JobStatus, JobStore
-from pipeline.pages.worker import fail_waiting_execution, resume_if_complete
+from pipeline.jobs.callbacks import fail_waiting_execution, resume_if_complete
+from pipeline.jobs.model import job_summary
 from pipeline.store.catalog import register_partitions
 
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from pipeline import aws
 from pipeline.config import Settings
 from pipeline.contract import load_contract
 from pipeline.jobs import JobStore
+from pipeline.jobs.callbacks import resume_if_complete
 from pipeline.process.header import parse_header
 from pipeline.process.page import process_page
 from pipeline.store.objects import get_range
-
-GONE_TOKEN_ERRORS = {"TaskDoesNotExist", "InvalidToken", "TaskTimedOut"}
 
 
 def read_range(descriptor: dict[str, Any]) -> bytes:
@@ -64,31 +59,3 @@ def process_descriptor(descriptor: dict[str, Any], settings: Settings) -> dict[s
     if job is not None:
         resume_if_complete(job)
     return job
-
-
-def resume_if_complete(job: dict[str, Any]) -> bool:
-    """Send the waiting execution its task success when every page is counted; True if this call sent it."""
-    token, total = job.get("task_token"), job.get("pages_total")
-    if not token or total is None or int(job.get("pages_done", 0)) < int(total):
-        return False
-    try:
-        aws.client("stepfunctions").send_task_success(
-            taskToken=token, output=json.dumps({"pages_done": int(job.get("pages_done", 0))})
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in GONE_TOKEN_ERRORS:
-            return False
-        raise
-    return True
-
-
-def fail_waiting_execution(job: dict[str, Any], error: str, cause: str) -> None:
-    """Fail the execution waiting on this job, if any."""
-    token = job.get("task_token")
-    if not token:
-        return
-    try:
-        aws.client("stepfunctions").send_task_failure(taskToken=token, error=error, cause=cause[:32000])
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in GONE_TOKEN_ERRORS:
-            raise
