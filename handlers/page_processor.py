@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.config import settings
+from pipeline.pages.retry import back_off
 from pipeline.pages.worker import process_descriptor
 
 logger = Logger()
@@ -20,7 +21,13 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def record_handler(record: SQSRecord) -> None:
     descriptor = json.loads(record.body)
     logger.set_correlation_id(descriptor["job_id"])
-    job = process_descriptor(descriptor, settings())
+    try:
+        job = process_descriptor(descriptor, settings())
+    except Exception:
+        receives = int(record.attributes.approximate_receive_count or 1)
+        delay = back_off(record.event_source_arn, record.receipt_handle, receives)
+        logger.exception("page failed", extra={"page": descriptor["page"], "receives": receives, "retry_in_s": delay})
+        raise
     logger.info("page processed", extra={"page": descriptor["page"], "duplicate": job is None})
 
 
