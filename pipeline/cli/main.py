@@ -195,10 +195,7 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
 
     outs = ops.outputs(resolve(ctx.obj.get("stage")))
     store = JobStore(outs["JobsTable"])
-    matches = [j for j in store.jobs() if j["job_id"].startswith(job_id)]
-    if len(matches) != 1:
-        raise PipelineError(f"{len(matches)} jobs match {job_id!r}")
-    job = {k: v for k, v in matches[0].items() if k != "task_token"}
+    job = {k: v for k, v in ops.resolve_job(outs, job_id).items() if k != "task_token"}
     pages = store.pages(job["job_id"])
     if as_json:
         emit_json({**job, "pages": pages})
@@ -426,14 +423,12 @@ def bench(rows: int, out: Path, as_json: bool) -> None:
 @JSON
 def reconcile(job_id: str, stage: str | None, as_json: bool) -> None:
     """Check a job to the row; exit 1 with the differences when the stores disagree."""
-    from pipeline.jobs import JobStore
     from pipeline.jobs.reconcile import reconcile as run_reconcile
 
     outs = ops.outputs(resolve(stage))
-    matches = [j["job_id"] for j in JobStore(outs["JobsTable"]).jobs() if j["job_id"].startswith(job_id)]
-    if len(matches) != 1:
-        raise PipelineError(f"{len(matches)} jobs match {job_id!r}")
-    result = run_reconcile(matches[0], outs["JobsTable"], outs["RecordsTable"], outs["ResultsBucket"])
+    result = run_reconcile(
+        ops.resolve_job(outs, job_id)["job_id"], outs["JobsTable"], outs["RecordsTable"], outs["ResultsBucket"]
+    )
     if as_json:
         emit_json({"job_id": result.job_id, "ok": result.ok, "counts": result.counts, "problems": result.problems})
     else:

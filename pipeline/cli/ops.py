@@ -54,12 +54,12 @@ def ingest(path: Path, dataset: str, outs: dict[str, str], key: str | None = Non
     return {"bucket": outs["IngestBucket"], "key": object_key, "version_id": response.get("VersionId", "")}
 
 
-def find_job(outs: dict[str, str], key: str, version_id: str = "") -> dict[str, Any] | None:
-    """The job of an uploaded object version, once the pipeline has opened it."""
-    for job in JobStore(outs["JobsTable"]).jobs():
-        if job.get("key") == key and (not version_id or job.get("version_id") in (version_id, None)):
-            return job
-    return None
+def resolve_job(outs: dict[str, str], prefix: str) -> dict[str, Any]:
+    """The one job whose id starts with ``prefix`` (ids are long; users type a few characters)."""
+    matches = [j for j in JobStore(outs["JobsTable"]).jobs() if j["job_id"].startswith(prefix)]
+    if len(matches) != 1:
+        raise PipelineError(f"{len(matches)} jobs match {prefix!r}")
+    return matches[0]
 
 
 def _match(jobs: list[dict[str, Any]], upload: dict[str, str]) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from pipeline.errors import TerminalError
 from pipeline.ingest.events import ObjectRef
 from pipeline.jobs import JobStatus, JobStore
 from pipeline.jobs.model import job_summary
-from pipeline.process.header import HeaderError, check_header, parse_header
+from pipeline.process.header import check_header, parse_header
 from pipeline.process.page import process_page
 from pipeline.process.records import split_header
 from pipeline.store.catalog import register_partitions
@@ -143,6 +143,3 @@ def publish_job_event(job: dict[str, Any], settings: Settings) -> None:
         Subject="job-completed",
         Message=json.dumps(job_summary(job), default=str),
     )
-
-
-__all__ = ["HeaderError", "handle_upload"]

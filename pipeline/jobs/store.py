@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -286,8 +285,3 @@ def _seconds_between(start: str, end: str) -> float:
         return max(0.0, parse(end) - parse(start))
     except ValueError:
         return 0.0
-
-
-def monotonic_ms(start: float) -> int:
-    """Milliseconds since ``start`` (a `time.perf_counter()` value)."""
-    return int((time.perf_counter() - start) * 1000)

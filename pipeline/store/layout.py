@@ -7,11 +7,6 @@ from pipeline.store.text_format import EXTENSION
 REJECTS_PREFIX = "_rejects"
 
 
-def dataset_prefix(dataset: str) -> str:
-    """The prefix the dataset's Glue table reads (`<dataset>/`)."""
-    return f"{dataset}/"
-
-
 def output_key(dataset: str, partition_name: str | None, partition_value: str | None, job_id: str, page: int) -> str:
     """The object holding one page's valid rows of one partition; a retry writes the same key."""
     folder = f"{dataset}/{partition_name}={partition_value}/" if partition_name else f"{dataset}/"

@@ -13,18 +13,9 @@ from pipeline import aws
 from pipeline.contract import Contract
 from pipeline.process.parse import Reject
 from pipeline.store.layout import output_key, rejects_key
-from pipeline.store.text_format import partition_values, render_lines
+from pipeline.store.text_format import partition_values, render, render_lines
 
 REJECT_COLUMNS = ["line", "reasons", "record"]
-
-
-def _join_lines(lines: pa.Array | pa.ChunkedArray) -> bytes:
-    if len(lines) == 0:
-        return b""
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines), "\n")
-    return joined[0].as_py().encode("utf-8") + b"\n"
 
 
 def partition_files(table: pa.Table, contract: Contract, job_id: str, page: int) -> dict[str, tuple[bytes, int]]:
@@ -34,13 +25,13 @@ def partition_files(table: pa.Table, contract: Contract, job_id: str, page: int)
     lines = render_lines(table, contract)
     values = partition_values(table, contract)
     if values is None:
-        return {output_key(contract.dataset, None, None, job_id, page): (_join_lines(lines), table.num_rows)}
+        return {output_key(contract.dataset, None, None, job_id, page): (render(lines), table.num_rows)}
     files: dict[str, tuple[bytes, int]] = {}
     name = contract.partition.name if contract.partition else None
     for value in pc.unique(values).to_pylist():
         mask = pc.equal(values, value)
         selected = pc.filter(lines, mask)
-        files[output_key(contract.dataset, name, value, job_id, page)] = (_join_lines(selected), len(selected))
+        files[output_key(contract.dataset, name, value, job_id, page)] = (render(selected), len(selected))
     return files
 
 

@@ -53,11 +53,14 @@ def render_lines(table: pa.Table, contract: Contract) -> pa.Array:
     return pc.binary_join_element_wise(*columns, DELIMITER, null_handling="replace", null_replacement="")
 
 
-def render(lines: pa.Array) -> bytes:
+def render(lines: pa.Array | pa.ChunkedArray) -> bytes:
     """The bytes of a file holding ``lines``, each terminated by LF."""
     if len(lines) == 0:
         return b""
-    return ("\n".join(lines.to_pylist()) + "\n").encode("utf-8")
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    offsets = pa.array([0, len(lines)], pa.int32())
+    return pc.binary_join(pa.ListArray.from_arrays(offsets, lines), "\n")[0].as_py().encode("utf-8") + b"\n"
 
 
 def partition_values(table: pa.Table, contract: Contract) -> pa.Array | None:
