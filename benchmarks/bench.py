@@ -1,8 +1,13 @@
-"""Run the benchmark as a script: `python benchmarks/bench.py [ROWS]` (same as `pipeline bench --rows ROWS`)."""
+"""Run the benchmark as a script: `python benchmarks/bench.py [ROWS] [pipeline bench options]`.
+
+Same as `pipeline bench --rows ROWS ...`; e.g. the CI smoke run: `python benchmarks/bench.py 20000 --skip-peer`.
+"""
 
 import sys
 
 from pipeline.cli.main import cli
 
 if __name__ == "__main__":
-    cli(["bench", "--rows", sys.argv[1] if len(sys.argv) > 1 else "1000000"])
+    args = sys.argv[1:]
+    rows = args.pop(0) if args and args[0].isdigit() else "1000000"
+    cli(["bench", "--rows", rows, *args])

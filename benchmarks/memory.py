@@ -48,7 +48,7 @@ def measure_page(path: str) -> dict[str, float]:
     from pipeline.process.parse import parse_page
     from pipeline.process.records import split_header
     from pipeline.process.validate import validate_page
-    from pipeline.store.records import build_items
+    from pipeline.store.records import encode_items
     from pipeline.store.results import partition_files
 
     contract = load_contract("orders")
@@ -60,7 +60,7 @@ def measure_page(path: str) -> dict[str, float]:
         body = handle.read(span.end - span.start)
     baseline = _peak_mb()
     validated = validate_page(parse_page(body, parse_header(raw)), contract)
-    build_items(validated.table, contract, "job", validated.lines.tolist())
+    encode_items(validated.table, contract, "job", validated.lines)
     partition_files(validated.table, contract, "job", 0)
     return {"rows": validated.input_rows, "baseline_mb": round(baseline), "peak_mb": round(_peak_mb())}
 

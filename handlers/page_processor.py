@@ -5,32 +5,34 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.config import settings
+from pipeline.observability import correlate, count, instrument, logger, timed
 from pipeline.pages.retry import back_off
 from pipeline.pages.worker import process_descriptor
 
-logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
     descriptor = json.loads(record.body)
-    logger.set_correlation_id(descriptor["job_id"])
+    correlate(descriptor["job_id"])
+    receives = int(record.attributes.approximate_receive_count or 1)
     try:
-        job = process_descriptor(descriptor, settings())
+        with timed("PageSeconds"):
+            job = process_descriptor(descriptor, settings(), attempt=receives)
     except Exception:
-        receives = int(record.attributes.approximate_receive_count or 1)
         delay = back_off(record.event_source_arn, record.receipt_handle, receives)
+        count("PagesFailed")
         logger.exception("page failed", extra={"page": descriptor["page"], "receives": receives, "retry_in_s": delay})
         raise
+    count("PageDuplicates" if job is None else "PagesProcessed")
     logger.info("page processed", extra={"page": descriptor["page"], "duplicate": job is None})
 
 
-@logger.inject_lambda_context
+@instrument
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.config import settings
+from pipeline.observability import correlate, count, instrument, logger
 from pipeline.pages.pager import page_through
 
-logger = Logger()
 
-
-@logger.inject_lambda_context
+@instrument
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.set_correlation_id(event["job"]["job_id"])
-    cursor = page_through(event["job"], event["cursor"], settings())
+    correlate(event["job"]["job_id"])
+    cursor = page_through(event["job"], event["cursor"], settings(), event.get("execution_arn"))
+    count("PagesPublished", int(cursor["page"]) - int(event["cursor"].get("page") or 0))
     logger.info("pages published", extra={"cursor": {k: v for k, v in cursor.items() if k != "header"}})
     return {"job": event["job"], "cursor": cursor}

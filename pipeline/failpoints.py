@@ -1,13 +1,30 @@
 """Named fault-injection points for tests, enabled only by `PIPELINE_FAILPOINTS` (a template parameter).
 
-The value is a comma-separated list of `name[:page]`, e.g. `after-dynamodb:3` crashes page 3 after
-its DynamoDB write, on every attempt. An empty value (the default, and the only value on AWS) makes
-`hit` a no-op.
+The value is a comma-separated list of `name[:page[:attempts]]`, e.g. `after-dynamodb:3` crashes page 3
+after its DynamoDB write on every attempt, and `after-s3:2:1` crashes page 2 after its S3 write on the
+first attempt only (the retry then succeeds). An empty value (the default, and the only value on AWS)
+makes `hit` a no-op.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from pipeline.config import settings
+
+_ATTEMPT: ContextVar[int] = ContextVar("failpoint_attempt", default=1)
+
+
+@contextmanager
+def attempt(number: int) -> Iterator[None]:
+    """Run the block as delivery attempt ``number`` (the SQS receive count) for attempt-limited failpoints."""
+    token = _ATTEMPT.set(number)
+    try:
+        yield
+    finally:
+        _ATTEMPT.reset(token)
 
 
 class InjectedFault(RuntimeError):
@@ -20,6 +37,10 @@ def hit(name: str, page: int | None = None) -> None:
     if not spec:
         return
     for entry in spec.split(","):
-        point, _, target = entry.strip().partition(":")
-        if point == name and (not target or (page is not None and target == str(page))):
-            raise InjectedFault(f"failpoint {name} hit" + (f" on page {page}" if page is not None else ""))
+        point, _, rest = entry.strip().partition(":")
+        target, _, attempts = rest.partition(":")
+        if point != name or (target and (page is None or target != str(page))):
+            continue
+        if attempts and _ATTEMPT.get() > int(attempts):
+            continue
+        raise InjectedFault(f"failpoint {name} hit" + (f" on page {page}" if page is not None else ""))

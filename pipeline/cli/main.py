@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from pipeline.cli import ops
 from pipeline.cli.target import resolve
@@ -27,7 +28,7 @@ class Cli(click.Group):
         try:
             return super().invoke(ctx)
         except PipelineError as exc:
-            err.print(f"[red]error:[/] {exc}")
+            err.print(f"[red]error:[/] {escape(str(exc))}")
             sys.exit(1)
 
 
@@ -48,8 +49,8 @@ def local_start() -> None:
     """Start the local cloud (state persists in $PIPELINE_STATE_DIR, default ./.pipeline)."""
     cloud = resolve(None)
     assert cloud.local
-    started = cloud.local.start()
-    console.print(f"local cloud {'started' if started else 'already running'} at {cloud.local.endpoint}")
+    if not ops.start_local(cloud, lambda line: console.print(line)):
+        console.print(f"local cloud already running at {cloud.local.endpoint}")
 
 
 @local.command("stop")
@@ -200,7 +201,8 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     if as_json:
         emit_json({**job, "pages": pages})
         return
-    console.print(mapping_table(job, f"Job {job['job_id']}"))
+    shown = {k: v for k, v in job.items() if k != "cursor"} | {"executions": sorted(job.get("executions") or [])}
+    console.print(mapping_table(shown, f"Job {job['job_id']}"))
     table = rows_table(
         ["page", "status", "lines from", "rows in", "valid", "rejected", "rejects", "error"],
         [
@@ -396,28 +398,6 @@ def executions_show(ctx: click.Context, name: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--rows", default=1_000_000, show_default=True, help="Rows of the sample dataset (fixed seed).")
-@click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"), show_default=True
-)
-@JSON
-def bench(rows: int, out: Path, as_json: bool) -> None:
-    """Measure the full pipeline on the local cloud against the DynamoDB write floor and DuckDB."""
-    from pipeline.bench.run import run
-
-    cloud = resolve("bench", local=True)
-    result = run(cloud, rows, out, (lambda line: None) if as_json else (lambda line: err.print(line)))
-    if as_json:
-        emit_json(result)
-        return
-    flat = {k: v for k, v in result.items() if not isinstance(v, dict)}
-    console.print(mapping_table(flat, f"Benchmark ({rows:,} rows)"))
-    console.print(mapping_table(result["stage_seconds_summed_over_pages"], "Stage seconds (summed over pages)"))
-    console.print(mapping_table(result["local_single_core"], "In-process, one core"))
-    console.print(f"JSON written to {out / 'bench.json'}")
-
-
-@cli.command()
 @click.argument("job_id")
 @STAGE
 @JSON
@@ -439,3 +419,81 @@ def reconcile(job_id: str, stage: str | None, as_json: bool) -> None:
             console.print("[green]✓ reconciled[/]")
     if not result.ok:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("job_id", required=False)
+@click.option("--repage", is_flag=True, help="Page the whole file again (pages already DONE are skipped).")
+@click.option("--interrupted", is_flag=True, help="Redrive every job whose execution ended without finishing it.")
+@click.option("--wait", is_flag=True, help="Wait for the redriven jobs to finish, showing progress.")
+@STAGE
+@JSON
+def redrive(job_id: str | None, repage: bool, interrupted: bool, wait: bool, stage: str | None, as_json: bool) -> None:
+    """Reprocess what a FAILED or interrupted job did not finish: its failed pages, then the rest of the file."""
+    from pipeline.jobs.redrive import recover_interrupted
+    from pipeline.jobs.redrive import redrive as run_redrive
+
+    if bool(job_id) == interrupted:
+        raise click.UsageError("give either a JOB_ID or --interrupted")
+    outs = ops.outputs(resolve(stage))
+    if job_id:
+        actions = [run_redrive(outs, ops.resolve_job(outs, job_id)["job_id"], repage=repage)]
+    else:
+        actions = recover_interrupted(outs)
+    jobs = []
+    if wait and actions:
+        store_jobs = {j["job_id"]: j for j in ops.JobStore(outs["JobsTable"]).jobs()}
+        uploads = [
+            {"key": store_jobs[a["job_id"]]["key"], "version_id": store_jobs[a["job_id"]].get("version_id") or ""}
+            for a in actions
+        ]
+        jobs = _wait(outs, uploads, as_json)
+    if as_json:
+        emit_json({"redriven": actions, "jobs": jobs})
+    else:
+        if not actions:
+            console.print("nothing to redrive")
+        for action in actions:
+            console.print(f"{action['job_id']}: {action['action']} — {action['detail']}")
+        if jobs:
+            console.print(jobs_table(jobs))
+    if jobs and any(j.get("status") != "COMPLETE" for j in jobs):
+        sys.exit(2)
+
+
+from pipeline.cli import ship  # noqa: E402
+
+cli.add_command(ship.package_command)
+cli.add_command(ship.destroy)
+
+
+@cli.group()
+def statemachine() -> None:
+    """Author the state machine in Python with the `stepfunctions` SDK (`pip install -e '.[sdk]'`)."""
+
+
+@statemachine.command("render")
+@click.option("--check", is_flag=True, help="Only check that the committed ASL matches; exit 1 if it drifted.")
+def statemachine_render(check: bool) -> None:
+    """Render statemachines/batch.asl.json from pipeline/authoring/batch.py."""
+    try:
+        from pipeline.authoring import batch
+    except ImportError as exc:
+        raise PipelineError(f"the stepfunctions SDK is not installed ({exc}): pip install -e '.[sdk]'") from exc
+    import json as json_module
+
+    if check:
+        same = batch.render() == json_module.loads(batch.ASL_PATH.read_text())
+        console.print("[green]✓ in step[/]" if same else f"[red]✗ {batch.ASL_PATH.name} drifted from the authoring[/]")
+        sys.exit(0 if same else 1)
+    console.print(f"wrote {batch.write()}")
+
+
+from pipeline.cli import bench_cmd  # noqa: E402
+
+cli.add_command(bench_cmd.bench)
+cli.add_command(bench_cmd.cost)
+
+from pipeline.console.command import console_command  # noqa: E402
+
+cli.add_command(console_command)

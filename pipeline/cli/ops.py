@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline import aws
 from pipeline.cli.target import Cloud
-from pipeline.deploy import package, stack
+from pipeline.deploy import stack
 from pipeline.errors import PipelineError
 from pipeline.jobs import JobStore
 from pipeline.jobs.model import FINISHED
@@ -21,21 +21,43 @@ class NotDeployedError(PipelineError):
     """The stage has no stack yet."""
 
 
+def start_local(cloud: Cloud, progress: Progress) -> bool:
+    """Start the local cloud if it is not running, then redrive the jobs its last stop interrupted."""
+    assert cloud.local
+    if not cloud.local.start():
+        return False
+    progress(f"local cloud started at {cloud.local.endpoint}")
+    for outs in local_stacks():
+        from pipeline.jobs.redrive import recover_interrupted
+
+        for done in recover_interrupted(outs, nothing_running=True):
+            progress(f"resumed interrupted job {done['job_id']} ({done['action']}: {done['detail']})")
+    return True
+
+
+def local_stacks() -> list[dict[str, str]]:
+    """Outputs of every pipeline stack deployed in the (running) local cloud."""
+    cfn = aws.client("cloudformation")
+    found = []
+    for page in cfn.get_paginator("list_stacks").paginate(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"]):
+        for summary in page["StackSummaries"]:
+            outs = stack.outputs(summary["StackName"])
+            if "JobsTable" in outs and "StateMachineArn" in outs:
+                found.append(outs)
+    return found
+
+
 def deploy(cloud: Cloud, parameters: dict[str, str], progress: Progress) -> dict[str, str]:
     """Build the artefacts and deploy the stage's stack; return its outputs."""
     if cloud.local:
         progress(f"local cloud at {cloud.local.endpoint}")
-        if cloud.local.start():
-            progress("local cloud started")
-    artefacts = package.build()
-    progress(f"built code artefact {artefacts.code_key} ({len(artefacts.code_zip) / 1024:.0f} KiB)")
-    target = stack.target(cloud.stage)
-    return stack.deploy(target, artefacts, parameters, progress)
+        start_local(cloud, progress)
+    return stack.deploy_stage(cloud.stage, parameters, progress, local=cloud.local is not None)
 
 
 def outputs(cloud: Cloud) -> dict[str, str]:
     """The stage's stack outputs, or `NotDeployedError` telling how to deploy."""
-    if cloud.local and not cloud.local.ready():
+    if cloud.local and not cloud.local.running():
         raise NotDeployedError("the local cloud is not running: run `pipeline local start` or `pipeline demo`")
     outs = stack.outputs(cloud.stack_name)
     if not outs:

@@ -114,6 +114,12 @@ def parse_contract(dataset: str, document: dict[str, Any]) -> Contract:
         partition = Partition(column=column, granularity=granularity, name=name)
 
     null_values = tuple(document.get("x-null-values", ["", "NA", "NULL"]))
+    extra_columns = document.get("additionalProperties", False)
+    if not isinstance(extra_columns, bool):
+        raise ContractError(
+            f"{dataset}: 'additionalProperties' must be false (extra columns fail the file, the default) "
+            "or true (extra columns are ignored)"
+        )
     return Contract(
         dataset=dataset,
         columns=columns,
@@ -121,6 +127,7 @@ def parse_contract(dataset: str, document: dict[str, Any]) -> Contract:
         partition=partition,
         null_values=null_values,
         store_in_dynamodb=bool(document.get("x-dynamodb", True)),
+        extra_columns_allowed=extra_columns,
         description=document.get("description", ""),
         raw=document,
     )

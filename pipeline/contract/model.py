@@ -60,6 +60,7 @@ class Contract:
     partition: Partition | None
     null_values: tuple[str, ...] = ("", "NA", "NULL")
     store_in_dynamodb: bool = True
+    extra_columns_allowed: bool = False  # `additionalProperties: true`: columns beyond the schema are read and dropped
     description: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 

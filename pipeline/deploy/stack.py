@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline import aws
-from pipeline.deploy.package import Artefacts
+from pipeline.deploy.package import Artefacts, Platform, template_body
 from pipeline.errors import PipelineError
 
 Progress = Callable[[str], None]
@@ -48,6 +47,32 @@ class Target:
     @property
     def artifact_bucket(self) -> str:
         return f"pipeline-artifacts-{self.account}-{self.region}"
+
+
+# Parameters of a stage in the local cloud: handlers run on the host venv (no layers) and without X-Ray.
+LOCAL_PARAMETERS = {"PandasLayerArn": "", "TraceHandlers": "false"}
+REGIONAL = "regional"
+
+
+def platform_of(parameters: dict[str, str]) -> Platform:
+    """The Lambda runtime and architecture a deployment's parameters ask for (template defaults otherwise)."""
+    return Platform(parameters.get("LambdaRuntime", "python3.12"), parameters.get("LambdaArchitecture", "x86_64"))
+
+
+def pandas_layer_arn(template: dict[str, Any], region: str, parameters: dict[str, str]) -> str:
+    """The AWS SDK for pandas layer the stack will use; a readable error where the template has no default."""
+    chosen = parameters.get("PandasLayerArn", template["Parameters"]["PandasLayerArn"].get("Default", ""))
+    if chosen != REGIONAL:
+        return chosen
+    platform = platform_of(parameters)
+    mapping = template.get("Mappings", {}).get("PandasLayerPython312", {})
+    if platform.runtime != "python3.12" or region not in mapping:
+        raise DeployError(
+            f"no default AWS SDK for pandas layer for {platform.runtime}/{platform.arch} in {region}: pass "
+            "-p PandasLayerArn=<ARN from https://aws-sdk-pandas.readthedocs.io/en/stable/layers.html>"
+        )
+    arm = "-Arm64" if platform.arch == "arm64" else ""
+    return f"arn:aws:lambda:{region}:336392948345:layer:AWSSDKPandas-Python312{arm}:{mapping[region]['Version']}"
 
 
 def target(stage: str) -> Target:
@@ -124,10 +149,14 @@ def deploy(tgt: Target, artefacts: Artefacts, parameters: dict[str, str], progre
     ensure_artifact_bucket(tgt.artifact_bucket, tgt.region)
     progress(f"uploading artefacts to s3://{tgt.artifact_bucket}/")
     _upload(tgt.artifact_bucket, artefacts.code_key, artefacts.code_zip)
+    layer: dict[str, str] = {}
+    if artefacts.layer:
+        _upload(tgt.artifact_bucket, artefacts.layer.key, artefacts.layer.zip)
+        layer = {"DepsLayerKey": artefacts.layer.key}
     definition = artefacts.definitions["batch.asl.json"]
     definition_key = f"statemachines/batch-{hashlib.sha256(definition).hexdigest()[:20]}.asl.json"
     _upload(tgt.artifact_bucket, definition_key, definition)
-    body = json.dumps(artefacts.template, indent=1, sort_keys=True).encode()
+    body = template_body(artefacts.template)
     template_key = f"templates/{tgt.stack_name}-{hashlib.sha256(body).hexdigest()[:20]}.json"
     _upload(tgt.artifact_bucket, template_key, body)
 
@@ -136,6 +165,7 @@ def deploy(tgt: Target, artefacts: Artefacts, parameters: dict[str, str], progre
         "ArtifactBucket": tgt.artifact_bucket,
         "CodeKey": artefacts.code_key,
         "BatchDefinitionKey": definition_key,
+        **layer,
         **parameters,
     }
     existing = _stack(tgt.stack_name)
@@ -228,7 +258,12 @@ def destroy(tgt: Target, progress: Progress, force: bool = False) -> None:
         bucket = outs.get(key)
         if not bucket:
             continue
-        listed = s3.list_object_versions(Bucket=bucket, MaxKeys=1)
+        try:
+            listed = s3.list_object_versions(Bucket=bucket, MaxKeys=1)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "NoSuchBucket":
+                continue  # already removed by hand: the stack deletion skips it
+            raise
         if not (listed.get("Versions") or listed.get("DeleteMarkers")):
             continue
         if not force:
@@ -245,3 +280,24 @@ def destroy(tgt: Target, progress: Progress, force: bool = False) -> None:
     aws.client("cloudformation").delete_stack(StackName=tgt.stack_name)
     _wait(tgt.stack_name, progress, deleting=True)
     progress(f"stack {tgt.stack_name} deleted")
+
+
+def deploy_stage(stage: str, parameters: dict[str, str], progress: Progress, local: bool) -> dict[str, str]:
+    """Build and deploy a stage: the code zip alone into the local cloud, code plus dependencies layer on AWS."""
+    from pipeline.deploy import package
+    from pipeline.deploy.cfn_yaml import load_template
+
+    tgt = target(stage)
+    if local:
+        parameters = {**LOCAL_PARAMETERS, **parameters}
+        artefacts = package.build()
+    else:
+        platform = platform_of(parameters)
+        layer_arn = pandas_layer_arn(load_template(package.TEMPLATE), tgt.region, parameters)
+        progress(f"AWS SDK for pandas layer: {layer_arn or 'none'}")
+        progress(f"building the dependencies layer for {platform.runtime}/{platform.arch}")
+        artefacts = package.build(platform=platform)
+    progress(f"built code artefact {artefacts.code_key} ({len(artefacts.code_zip) / 1024:.0f} KiB)")
+    if artefacts.layer:
+        progress(f"built dependencies layer {artefacts.layer.key} ({len(artefacts.layer.zip) / 1024:.0f} KiB)")
+    return deploy(tgt, artefacts, parameters, progress)

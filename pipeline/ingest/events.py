@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, SNSEvent
 
@@ -76,3 +76,29 @@ def objects_from_sns(event: dict[str, Any]) -> list[ObjectRef]:
     for record in SNSEvent(event).records:
         refs.extend(s3_objects(json.loads(record.sns.message)))
     return refs
+
+
+def sns_notification(ref: ObjectRef) -> dict[str, Any]:
+    """The SNS-delivered S3 notification announcing ``ref``: what the upload processor receives (for redrives)."""
+    obj: dict[str, Any] = {"key": quote_plus(ref.key, safe="/"), "size": ref.size, "eTag": ref.etag}
+    if ref.version_id:
+        obj["versionId"] = ref.version_id
+    if ref.sequencer:
+        obj["sequencer"] = ref.sequencer
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventTime": ref.event_time,
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "bucket": {"name": ref.bucket, "arn": f"arn:aws:s3:::{ref.bucket}"},
+            "object": obj,
+        },
+    }
+    message = {
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "Sns": {"Type": "Notification", "Message": json.dumps({"Records": [record]})},
+    }
+    return {"Records": [message]}

@@ -16,6 +16,7 @@ from pipeline.errors import TerminalError
 from pipeline.ingest.events import ObjectRef
 from pipeline.jobs import JobStatus, JobStore
 from pipeline.jobs.model import job_summary
+from pipeline.jobs.supersede import settle_latest
 from pipeline.process.header import check_header, parse_header
 from pipeline.process.page import process_page
 from pipeline.process.records import split_header
@@ -24,6 +25,11 @@ from pipeline.store.catalog import register_partitions
 
 class EmptyFileError(TerminalError):
     """The object has no bytes, or a header and no rows."""
+
+
+def is_gzip(key: str) -> bool:
+    """Objects whose key ends in `.gz` (any case) are gunzipped whole, never paged by byte range."""
+    return key.lower().endswith(".gz")
 
 
 def execution_name(job_id: str, sequence: int = 0) -> str:
@@ -37,7 +43,7 @@ def read_object(ref: ObjectRef) -> bytes:
     if ref.version_id:
         kwargs["VersionId"] = ref.version_id
     body = aws.client("s3").get_object(**kwargs)["Body"].read()
-    if ref.key.endswith(".gz"):
+    if is_gzip(ref.key):
         try:
             body = gzip.decompress(body)
         except (OSError, EOFError) as exc:
@@ -60,7 +66,7 @@ def handle_upload(ref: ObjectRef, settings: Settings) -> dict[str, Any]:
     job = jobs.claim(ref.job_id, fields)
     if job is None:  # a duplicate delivery of an upload that is already paging or finished
         return jobs.get(ref.job_id) or {}
-    if ref.size > settings.inline_max_bytes and not ref.key.endswith(".gz"):
+    if ref.size > settings.inline_max_bytes and not is_gzip(ref.key):
         return start_paging(ref, dataset, jobs, settings)
     try:
         return process_inline(ref, contract, jobs, settings)
@@ -105,7 +111,7 @@ def start_paging(ref: ObjectRef, dataset: str, jobs: JobStore, settings: Setting
         if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
             raise
     return jobs.update_job(
-        ref.job_id, {"status": JobStatus.PAGING.value, "mode": "paged", "execution_arn": arn, "executions": [arn]}
+        ref.job_id, {"status": JobStatus.PAGING.value, "mode": "paged", "execution_arn": arn}, add={"executions": {arn}}
     )
 
 
@@ -129,7 +135,7 @@ def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Sett
     )
     jobs.record_page(ref.job_id, 0, result.as_item())
     register_partitions(settings.glue_database, settings.results_bucket, list(result.outputs))
-    job = jobs.finish(ref.job_id)
+    job = settle_latest(jobs, jobs.finish(ref.job_id), settings.results_bucket)
     publish_job_event(job, settings)
     return job
 

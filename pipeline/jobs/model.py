@@ -42,5 +42,6 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
         "duration_s",
         "error",
         "cause",
+        "superseded_by",
     )
     return {k: job.get(k) for k in keys if job.get(k) is not None}

@@ -7,6 +7,8 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from pipeline import aws
 from pipeline.contract import load_contract
 from pipeline.jobs.store import JobStore
@@ -19,7 +21,7 @@ class Reconciliation:
     """The counts compared and every difference found."""
 
     job_id: str
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int | str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -50,8 +52,24 @@ def _missing_keys(table: str, keys: list[str]) -> list[str]:
     return missing
 
 
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def _allow_large_fields() -> None:
+    """Rejected rows keep fields of any size (a 1 MB field included); the csv module's default stops at 128 KiB."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+
+
 def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: str) -> Reconciliation:
     """Compare the job's counters with what its outputs, rejects and DynamoDB actually hold."""
+    _allow_large_fields()
     store = JobStore(jobs_table)
     job = store.get(job_id)
     result = Reconciliation(job_id)
@@ -68,8 +86,13 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
     keys: set[str] = set()
     positions = [contract.column_names.index(c) for c in contract.primary_key]
     kinds = [contract.column(c).kind for c in contract.primary_key]
+    superseded = job.get("superseded_by")
     for page in pages:
         for key in page.get("outputs") or {}:
+            if superseded:  # a newer upload of the same key replaced this job's output: it must be gone
+                if _exists(s3, results_bucket, key):
+                    result.problems.append(f"superseded by {superseded} but its output {key} is still there")
+                continue
             text = s3.get_object(Bucket=results_bucket, Key=key)["Body"].read().decode("utf-8")
             for line in text.splitlines():
                 output_rows += 1
@@ -78,7 +101,7 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
                 keys.add(record_key(contract.dataset, values))
         if page.get("rejects_key"):
             body = s3.get_object(Bucket=results_bucket, Key=page["rejects_key"])["Body"].read().decode("utf-8")
-            reject_rows += sum(1 for _ in csv.DictReader(io.StringIO(body)))
+            reject_rows += max(0, sum(1 for _ in csv.reader(io.StringIO(body))) - 1)  # minus the header
     result.counts = {
         "input": rows_in,
         "valid": valid,
@@ -90,11 +113,13 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
     }
     if rows_in != valid + rejected:
         result.problems.append(f"input rows {rows_in} != valid {valid} + rejected {rejected}")
-    if output_rows != valid:
+    if output_rows != valid and not superseded:
         result.problems.append(f"S3 output rows {output_rows} != valid rows {valid}")
     if reject_rows != rejected:
         result.problems.append(f"rejects files hold {reject_rows} rows, job says {rejected}")
-    if contract.store_in_dynamodb:
+    if superseded:
+        result.counts["superseded_by"] = superseded
+    if contract.store_in_dynamodb and not superseded:  # a newer version may have changed or kept its keys
         missing = _missing_keys(records_table, sorted(keys))
         result.counts["dynamodb_missing"] = len(missing)
         if missing:

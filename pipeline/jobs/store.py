@@ -41,18 +41,18 @@ def _dynamo(value: Any) -> Any:
     return value
 
 
-def _serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _SERIALIZER.serialize(_dynamo(v)) for k, v in item.items() if v is not None}
-
-
 def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
     return _plain({k: _DESERIALIZER.deserialize(v) for k, v in item.items()})
 
 
 def _update(
-    names_values: dict[str, Any], *, add: dict[str, int] | None = None, if_not_exists: dict[str, Any] | None = None
+    names_values: dict[str, Any],
+    *,
+    add: dict[str, int | set[str]] | None = None,
+    if_not_exists: dict[str, Any] | None = None,
+    remove: tuple[str, ...] = (),
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """An UpdateExpression setting ``names_values``, adding ``add`` and defaulting ``if_not_exists``."""
+    """An UpdateExpression that sets, adds, defaults (``if_not_exists``) and removes attributes."""
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
     sets, adds = [], []
@@ -66,13 +66,17 @@ def _update(
         sets.append(f"#d{i} = if_not_exists(#d{i}, :d{i})")
     for i, (name, value) in enumerate((add or {}).items()):
         names[f"#a{i}"] = name
-        values[f":a{i}"] = {"N": str(value)}
+        values[f":a{i}"] = _SERIALIZER.serialize(value) if isinstance(value, set) else {"N": str(value)}
         adds.append(f"#a{i} :a{i}")
     expression = ""
     if sets:
         expression += "SET " + ", ".join(sets)
     if adds:
         expression += " ADD " + ", ".join(adds)
+    for i, name in enumerate(remove):
+        names[f"#r{i}"] = name
+    if remove:
+        expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
     return expression.strip(), names, values
 
 
@@ -94,13 +98,14 @@ class JobStore:
         job_id: str,
         fields: dict[str, Any],
         *,
-        add: dict[str, int] | None = None,
+        add: dict[str, int | set[str]] | None = None,
         if_not_exists: dict[str, Any] | None = None,
+        remove: tuple[str, ...] = (),
         condition: str | None = None,
         condition_values: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Set ``fields`` on the job item (creating it if needed); return the item after the update."""
-        expression, names, values = _update(fields, add=add, if_not_exists=if_not_exists)
+        expression, names, values = _update(fields, add=add, if_not_exists=if_not_exists, remove=remove)
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "Key": self._key(job_id),
@@ -112,6 +117,8 @@ class JobStore:
         if condition:
             kwargs["ConditionExpression"] = condition
             names["#status"] = "status"
+            if "#mode" in condition:
+                names["#mode"] = "mode"
             values.update({k: _SERIALIZER.serialize(v) for k, v in (condition_values or {}).items()})
         return _deserialize(self._client.update_item(**kwargs)["Attributes"])
 
@@ -123,7 +130,8 @@ class JobStore:
     def claim(self, job_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         """Mark the job PROCESSING unless it completed or is paging; None when it is not ours to run.
 
-        A FAILED job may be claimed again: a retried delivery reprocesses it idempotently.
+        A FAILED inline job may be claimed again: a retried delivery reprocesses it idempotently. A FAILED
+        paged job is not: its pages and executions are resumed by `pipeline redrive`, never restarted.
         """
         try:
             return self.update_job(
@@ -131,11 +139,15 @@ class JobStore:
                 {**fields, "status": JobStatus.PROCESSING.value, "started_at": now_iso()},
                 if_not_exists={"received_at": now_iso()},
                 add={"attempts": 1},
-                condition="attribute_not_exists(#status) OR #status IN (:received, :processing, :failed)",
+                condition=(
+                    "attribute_not_exists(#status) OR #status IN (:received, :processing) OR "
+                    "(#status = :failed AND (attribute_not_exists(#mode) OR #mode <> :paged))"
+                ),
                 condition_values={
                     ":received": JobStatus.RECEIVED.value,
                     ":processing": JobStatus.PROCESSING.value,
                     ":failed": JobStatus.FAILED.value,
+                    ":paged": "paged",
                 },
             )
         except ClientError as exc:
@@ -157,25 +169,22 @@ class JobStore:
         """Store a page's result and count it on the job, exactly once; None if the page was already counted."""
         counts = {k: int(result[k]) for k in ("rows_input", "rows_valid", "rows_rejected")}
         expression, names, values = _update({"updated_at": now_iso()}, add={"pages_done": 1, **counts})
+        page_fields = {k: v for k, v in result.items() if v is not None}
+        page_fields |= {"page": page, "status": "DONE", "finished_at": now_iso()}
+        page_expression, page_names, page_values = _update(page_fields)  # keeps attempts and last_error
+        page_names["#done_st"] = "status"
+        page_values[":done"] = {"S": "DONE"}
         try:
             self._client.transact_write_items(
                 TransactItems=[
                     {
-                        "Put": {
+                        "Update": {
                             "TableName": self.table,
-                            "Item": _serialize(
-                                {
-                                    "job_id": job_id,
-                                    "item": page_item(page),
-                                    "page": page,
-                                    **result,
-                                    "status": "DONE",
-                                    "finished_at": now_iso(),
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(job_id) OR #st <> :done",
-                            "ExpressionAttributeNames": {"#st": "status"},
-                            "ExpressionAttributeValues": {":done": {"S": "DONE"}},
+                            "Key": self._key(job_id, page_item(page)),
+                            "UpdateExpression": page_expression,
+                            "ConditionExpression": "attribute_not_exists(#done_st) OR #done_st <> :done",
+                            "ExpressionAttributeNames": page_names,
+                            "ExpressionAttributeValues": page_values,
                         }
                     },
                     {
@@ -226,6 +235,39 @@ class JobStore:
             ReturnValues="ALL_NEW",
         )["Attributes"]
         return _deserialize(item)
+
+    def page_done(self, job_id: str, page: int) -> bool:
+        """True when the page is already counted (a duplicate or redriven delivery can skip it)."""
+        item = self._client.get_item(
+            TableName=self.table,
+            Key=self._key(job_id, page_item(page)),
+            ConsistentRead=True,
+            ProjectionExpression="#st",
+            ExpressionAttributeNames={"#st": "status"},
+        ).get("Item")
+        return bool(item) and item.get("status", {}).get("S") == "DONE"
+
+    def reopen_page(self, job_id: str, page: int) -> dict[str, Any] | None:
+        """Turn a FAILED page back into a pending one for a redrive; return its descriptor, None if not FAILED."""
+        try:
+            item = self._client.update_item(
+                TableName=self.table,
+                Key=self._key(job_id, page_item(page)),
+                UpdateExpression="SET #st = :redriven, updated_at = :now",
+                ConditionExpression="#st = :failed",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={
+                    ":redriven": {"S": "REDRIVEN"},
+                    ":failed": {"S": "FAILED"},
+                    ":now": {"S": now_iso()},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _deserialize(item).get("descriptor")
 
     def pages(self, job_id: str) -> list[dict[str, Any]]:
         """Every page item of a job, in page order."""

@@ -25,6 +25,7 @@ CREDENTIALS = {
     "AWS_REGION": REGION,
 }
 _DROPPED = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "PYTHONPATH", "PIPELINE_")
+_KEPT = ("PIPELINE_CALL_LOG",)  # the Lambda workers inherit it: every handler's AWS calls are logged (pipeline.aws)
 
 
 class LocalCloudError(PipelineError):
@@ -81,6 +82,10 @@ class LocalCloud:
 
         aws.reset()
 
+    def running(self) -> bool:
+        """True when the server process lives and answers (patiently: a busy server answers slowly)."""
+        return self.pid() is not None and self.ready(timeout=30.0)
+
     def pid(self) -> int | None:
         """The server's pid if it is running."""
         try:
@@ -93,16 +98,16 @@ class LocalCloud:
             return None
         return pid
 
-    def ready(self) -> bool:
+    def ready(self, timeout: float = 2.0) -> bool:
         """True when the server answers its readiness probe."""
         try:
-            with urllib.request.urlopen(f"{self.endpoint}/_ministack/ready", timeout=2) as response:
+            with urllib.request.urlopen(f"{self.endpoint}/_ministack/ready", timeout=timeout) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
 
     def _server_environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED)}
+        env = {k: v for k, v in os.environ.items() if k in _KEPT or not k.startswith(_DROPPED)}
         env.update(CREDENTIALS)
         env.update(
             {
@@ -125,7 +130,7 @@ class LocalCloud:
 
     def start(self, timeout: float = 90.0) -> bool:
         """Start the server unless it runs already; return True if this call started it."""
-        if self.pid() and self.ready():
+        if self.running():
             return False
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "tmp").mkdir(exist_ok=True)

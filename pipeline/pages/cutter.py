@@ -8,7 +8,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-QUOTE = ord('"')
+from pipeline.process.records import quote_parity
+
 NEWLINE = ord("\n")
 CHUNK = 8 << 20
 
@@ -29,7 +30,7 @@ def record_ends(buf: bytes) -> np.ndarray:
     newlines = np.flatnonzero(data == NEWLINE)
     if newlines.size == 0:
         return newlines
-    parity = np.cumsum(data == QUOTE, dtype=np.uint8) & 1
+    parity = quote_parity(data)  # the same quote rules as the page parser: a stray `55"` is text
     return newlines[parity[newlines] == 0] + 1
 
 

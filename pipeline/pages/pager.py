@@ -46,8 +46,14 @@ def publish(descriptors: list[dict[str, Any]], topic_arn: str) -> None:
             raise RuntimeError(f"SNS refused {len(response['Failed'])} page descriptors: {response['Failed'][0]}")
 
 
-def page_through(job: dict[str, Any], cursor: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Publish up to `pages_per_iteration` pages from ``cursor``; return the next cursor."""
+def page_through(
+    job: dict[str, Any], cursor: dict[str, Any], settings: Settings, execution_arn: str | None = None
+) -> dict[str, Any]:
+    """Publish up to `pages_per_iteration` pages from ``cursor``; return the next cursor.
+
+    The cursor and the execution are kept on the job, so `pipeline redrive` can resume paging where an
+    interrupted execution stopped.
+    """
     cursor = dict(cursor)
     if not cursor.get("header"):
         header, offset, line = read_header(job)
@@ -97,7 +103,9 @@ def page_through(job: dict[str, Any], cursor: dict[str, Any], settings: Settings
         iteration=iteration,
         continue_in_new_execution=(not done and iteration >= settings.iterations_per_execution),
     )
+    progress = {"pages_published": cursor["page"], "bytes_paged": next_offset, "paging_done": done, "cursor": cursor}
+    executions = {"executions": {execution_arn}} if execution_arn else None
     JobStore(settings.jobs_table).update_job(
-        job["job_id"], {"pages_published": cursor["page"], "bytes_paged": next_offset, "paging_done": done}
+        job["job_id"], progress | ({"execution_arn": execution_arn} if execution_arn else {}), add=executions
     )
     return cursor

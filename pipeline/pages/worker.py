@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline import failpoints
 from pipeline.config import Settings
 from pipeline.contract import load_contract
 from pipeline.jobs import JobStore
@@ -26,23 +27,29 @@ def read_range(descriptor: dict[str, Any]) -> bytes:
     return body.read()
 
 
-def process_descriptor(descriptor: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
-    """Process one page exactly once in effect; returns the job after counting, or None for a duplicate."""
+def process_descriptor(descriptor: dict[str, Any], settings: Settings, attempt: int = 1) -> dict[str, Any] | None:
+    """Process one page exactly once in effect; returns the job after counting, or None for a duplicate.
+
+    ``attempt`` is the delivery's receive count (attempt-limited failpoints use it).
+    """
     jobs = JobStore(settings.jobs_table)
     job_id, page = descriptor["job_id"], int(descriptor["page"])
+    if jobs.page_done(job_id, page):  # a duplicate delivery, or a page republished by a redrive
+        return None
     try:
-        contract = load_contract(descriptor["dataset"])
-        header = parse_header(descriptor["header"].encode("utf-8"))
-        body = read_range(descriptor)
-        result = process_page(
-            body,
-            header,
-            contract,
-            job_id=job_id,
-            page=page,
-            first_line=int(descriptor["first_line"]),
-            settings=settings,
-        )
+        with failpoints.attempt(attempt):
+            contract = load_contract(descriptor["dataset"])
+            header = parse_header(descriptor["header"].encode("utf-8"))
+            body = read_range(descriptor)
+            result = process_page(
+                body,
+                header,
+                contract,
+                job_id=job_id,
+                page=page,
+                first_line=int(descriptor["first_line"]),
+                settings=settings,
+            )
     except Exception as exc:
         jobs.record_page_failure(job_id, page, f"{type(exc).__name__}: {exc}")
         raise

@@ -10,8 +10,9 @@ from pipeline import failpoints
 from pipeline.config import Settings
 from pipeline.contract import Contract
 from pipeline.process.parse import parse_page
+from pipeline.process.store_rules import apply_store_rules
 from pipeline.process.validate import validate_page
-from pipeline.store.records import build_items, write_items
+from pipeline.store.records import encode_items, write_items
 from pipeline.store.results import write_page
 
 
@@ -54,12 +55,12 @@ def process_page(
     timings["parse"] = int((time.perf_counter() - t) * 1000)
 
     t = time.perf_counter()
-    validated = validate_page(parsed, contract)
+    validated = apply_store_rules(validate_page(parsed, contract), parsed, contract)
     timings["validate"] = int((time.perf_counter() - t) * 1000)
 
     if contract.store_in_dynamodb and validated.table.num_rows:
         t = time.perf_counter()
-        items = build_items(validated.table, contract, job_id, validated.lines.tolist())
+        items = encode_items(validated.table, contract, job_id, validated.lines)
         timings["transform"] = int((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         write_items(settings.records_table, items, settings.dynamodb_writers)

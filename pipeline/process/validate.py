@@ -83,8 +83,10 @@ def _integers(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v:
     overflow = np.zeros(len(raw), dtype=bool)
     ok = np.asarray(pc.fill_null(safe, False).to_numpy(zero_copy_only=False), dtype=bool).copy()
     raw_list = raw.to_pylist() if big.size else []
-    for i in big.tolist():  # 19+ digit numbers are rare: check them exactly
-        if -INT64_MAX - 1 <= int(raw_list[i]) <= INT64_MAX:
+    for i in big.tolist():  # 19+ digit numbers are rare: check them exactly (and never int() a huge one)
+        significant = raw_list[i].lstrip("+-0")
+        sign = -1 if raw_list[i].startswith("-") else 1
+        if len(significant) <= 19 and -INT64_MAX - 1 <= sign * int(significant or "0") <= INT64_MAX:
             ok[i] = True
         else:
             overflow[i] = True
@@ -111,11 +113,29 @@ def _booleans(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v:
     return pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
 
 
+def _digits(text: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """``YYYY-MM-DD[ HH:MM:SS]`` text (already matched by a regex) as the integer ``YYYYMMDD[HHMMSS]``."""
+    for separator in ("-", ":", " "):
+        text = pc.replace_substring(text, separator, "")
+    return pc.cast(text, pa.int64())
+
+
+def _same_fields(parsed: pa.ChunkedArray | pa.Array, text: pa.ChunkedArray | pa.Array, with_time: bool) -> pa.Array:
+    """True where ``parsed`` shows the very fields written in ``text``: strptime rolls 2024-02-30 over to
+    2024-03-01 and 23:59:60 to the next day; comparing fields as one integer catches both without strftime."""
+    value = pc.add(pc.multiply(pc.year(parsed), 10_000), pc.add(pc.multiply(pc.month(parsed), 100), pc.day(parsed)))
+    if with_time:
+        clock = pc.add(
+            pc.multiply(pc.hour(parsed), 10_000), pc.add(pc.multiply(pc.minute(parsed), 100), pc.second(parsed))
+        )
+        value = pc.add(pc.multiply(value, 1_000_000), clock)
+    return pc.equal(value, _digits(text))
+
+
 def _exact_dates(text: pa.ChunkedArray) -> pa.Array:
     """Parse YYYY-MM-DD, rejecting days that strptime would roll over (2024-02-30 is not 2024-03-01)."""
     parsed = pc.strptime(text, "%Y-%m-%d", "s", error_is_null=True)
-    same = pc.equal(pc.strftime(parsed, "%Y-%m-%d"), text)
-    return pc.if_else(same, parsed, None)
+    return pc.if_else(_same_fields(parsed, text, with_time=False), parsed, None)
 
 
 def _dates(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
@@ -125,13 +145,14 @@ def _dates(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _V
     return pc.cast(parsed, pa.date32())
 
 
-def _timestamps(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
+def _exact_timestamps(raw: pa.ChunkedArray) -> pa.Array:
+    """UTC instants of values matching TIMESTAMP, field by field; null for anything else or impossible."""
     parts = pc.extract_regex(raw, TIMESTAMP)
     day, time = pc.struct_field(parts, "date"), pc.struct_field(parts, "time")
     frac, tz = pc.struct_field(parts, "frac"), pc.struct_field(parts, "tz")
-    base = pc.strptime(pc.binary_join_element_wise(day, time, " "), "%Y-%m-%d %H:%M:%S", "us", error_is_null=True)
-    base = pc.if_else(pc.is_null(_exact_dates(day)), None, base)
-    base = pc.if_else(pc.equal(pc.utf8_slice_codeunits(pc.strftime(base, "%H:%M:%S"), 0, 8), time), base, None)
+    joined = pc.binary_join_element_wise(day, time, " ")
+    base = pc.strptime(joined, "%Y-%m-%d %H:%M:%S", "us", error_is_null=True)
+    base = pc.if_else(_same_fields(base, joined, with_time=True), base, None)
     micros = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(frac, 6, "0"), 0, 6), pa.int64())
     micros = pc.if_else(pc.equal(pc.utf8_length(frac), 0), 0, micros)
     tz_clean = pc.replace_substring(pc.if_else(pc.is_in(tz, pa.array(["", "Z", "z"])), "+0000", tz), ":", "")
@@ -141,7 +162,15 @@ def _timestamps(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, 
     offset_us = pc.multiply(sign, pc.add(pc.multiply(hours, 3_600_000_000), pc.multiply(minutes, 60_000_000)))
     valid_offset = pc.and_(pc.less_equal(hours, 23), pc.less_equal(minutes, 59))
     total = pc.subtract(pc.add(pc.cast(base, pa.int64()), micros), offset_us)
-    result = pc.if_else(valid_offset, pc.cast(total, pa.timestamp("us", tz="UTC")), None)
+    return pc.if_else(valid_offset, pc.cast(total, pa.timestamp("us", tz="UTC")), None)
+
+
+def _timestamps(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
+    looks = pc.match_substring_regex(raw, TIMESTAMP)
+    try:  # usually every well-formed value has a zone: Arrow's ISO 8601 cast reads them as the exact path does
+        result = pc.cast(pc.if_else(looks, raw, pa.scalar(None, pa.string())), pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:  # an impossible date or time, no zone, 'z', or 7-9 fraction digits somewhere
+        result = _exact_timestamps(raw)
     v.add(
         pc.and_(present, pc.is_null(result)),
         f"{column.name}: not a valid timestamp (YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM])",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import aws
 from pipeline.errors import TerminalError
 
 
@@ -33,7 +33,7 @@ def run_query(
         s3_staging_dir=output_location,
         work_group=workgroup,
         schema_name=database,
-        region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        region_name=aws.region(),
         poll_interval=0.2,
     )
     try:

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from pipeline.aws import CALL_LOG_ENV
 from pipeline.cli import ops
 from pipeline.cli.target import Cloud
 from pipeline.local import LocalCloud
@@ -21,6 +22,12 @@ from pipeline.sample import write_orders
 
 # Small pages so that modest files exercise the paging path.
 E2E_PARAMETERS = {"PageRows": "5000", "InlineMaxBytes": "300000", "PagesPerIteration": "10", "PageMaxReceives": "2"}
+CALL_LOG = "aws-calls.jsonl"  # in the cloud's state dir
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_permissions judges the AWS calls of every other test, so it runs last (a stable sort keeps the rest)."""
+    items.sort(key=lambda item: item.path.name == "test_permissions.py")
 
 
 def _free_port() -> int:
@@ -35,8 +42,13 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
     cloud = LocalCloud(state, int(os.environ.get("E2E_PORT") or recorded_port(state) or _free_port()))
     os.environ["PIPELINE_STATE_DIR"] = str(state)
     os.environ["PIPELINE_LOCAL_PORT"] = str(cloud.port)
+    # every handler's AWS calls, for test_permissions: the server and its Lambda workers inherit the variable,
+    # which is then dropped so that a private cloud a test starts does not write into this cloud's log
+    (state / CALL_LOG).unlink(missing_ok=True)
+    os.environ[CALL_LOG_ENV] = str(state / CALL_LOG)
     cloud.activate()
     cloud.start()
+    del os.environ[CALL_LOG_ENV]
     yield cloud
     cloud.stop()
 

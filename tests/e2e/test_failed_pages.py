@@ -1,7 +1,9 @@
-"""A page that fails every retry lands in the dead-letter queue and fails its job with the page and reason."""
+"""A page that fails every retry lands in the dead-letter queue and fails its job with the page and reason;
+`pipeline redrive` then reprocesses just that page and the job completes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from pipeline.cli import ops
 from pipeline.cli.target import Cloud
 from pipeline.jobs import JobStore
 from pipeline.local import LocalCloud
-from tests.e2e.conftest import E2E_PARAMETERS, upload_orders, wait_job
+from tests.e2e.conftest import E2E_PARAMETERS, assert_reconciled, upload_orders, wait_job
 
 pytestmark = pytest.mark.e2e
 
@@ -42,3 +44,43 @@ def test_page_failing_every_retry_fails_the_job_with_page_and_reason(
         QueueUrl=failing_stack["PagesDeadLetterQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
     )
     assert dlq["Attributes"]["ApproximateNumberOfMessages"] == "0"  # consumed by the dead-letter handler
+    failed_job_id = job["job_id"]
+    failing_stack["failed_job_id"] = failed_job_id
+
+
+def test_redrive_after_the_fix_reprocesses_only_the_failed_page_and_completes(
+    failing_stack: dict[str, str], local_cloud: LocalCloud, aws_clients: dict[str, Any]
+) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli.main import cli
+
+    job_id = failing_stack.get("failed_job_id")
+    if not job_id:
+        pytest.skip("needs the failed job of the previous test")
+    store = JobStore(failing_stack["JobsTable"])
+    done_before = {p["page"]: p["finished_at"] for p in store.pages(job_id) if p.get("status") == "DONE"}
+
+    # The "fix": deploy the stage again without the failpoint, then redrive the job from the CLI.
+    ops.deploy(Cloud("e2efail", local_cloud), {**E2E_PARAMETERS, "PageMaxReceives": "2", "Failpoints": ""}, print)
+    result = CliRunner().invoke(
+        cli, ["redrive", job_id[:10], "--stage", "e2efail", "--wait", "--json"], env={"PIPELINE_LOCAL": "1"}
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["redriven"][0]["pages_republished"] == [1]
+    job = store.get(job_id) or {}
+    assert job["status"] == "COMPLETE", job
+    assert "error" not in job and "failed_pages" not in job
+    pages = {p["page"]: p for p in store.pages(job_id)}
+    assert all(p["status"] == "DONE" for p in pages.values())
+    assert {n: pages[n]["finished_at"] for n in done_before} == done_before  # the good pages were not redone
+    assert_reconciled(failing_stack, job_id)
+
+    names = {arn.rsplit(":", 1)[-1] for arn in job["executions"]}
+    assert names == {f"{job_id}-0", f"{job_id}-1"}
+    second = aws_clients["stepfunctions"].describe_execution(executionArn=job["execution_arn"])
+    assert second["status"] == "SUCCEEDED"
+
+    again = CliRunner().invoke(cli, ["redrive", job_id, "--stage", "e2efail", "--json"], env={"PIPELINE_LOCAL": "1"})
+    assert json.loads(again.output)["redriven"][0]["action"] == "none"  # a COMPLETE job is left alone

@@ -123,3 +123,12 @@ def test_unterminated_quote_ends_up_in_the_last_page():
     data = b'1,a\n2,"open\n3,b\n'
     pages = _cut(data, rows=1, chunk_size=3)
     assert [data[p.start : p.end] for p in pages] == [b"1,a\n", b'2,"open\n3,b\n']
+
+
+@pytest.mark.parametrize("chunk_size", [5, 64, 1 << 20])
+def test_a_stray_quote_inside_an_unquoted_field_does_not_swallow_the_following_pages(chunk_size: int):
+    rows = [b'%d,TV 55" screen' % i if i % 3 == 0 else b'%d,"quoted, ""fine"""' % i for i in range(40)]
+    data = b"\n".join(rows) + b"\n"
+    pages = _cut(data, rows=10, chunk_size=chunk_size)
+    assert [len(_records(data, p)) for p in pages] == [10, 10, 10, 10]
+    assert [p.first_line for p in pages] == [1, 11, 21, 31]

@@ -141,3 +141,13 @@ def test_job_id_falls_back_to_the_etag_without_sequencer():
     base = dict(bucket="b", key="orders/x.csv", size=1, version_id=None, sequencer=None, event_time="t")
     assert ObjectRef(etag="e1", **base).job_id != ObjectRef(etag="e2", **base).job_id
     assert ObjectRef(etag="e1", **base).job_id == ObjectRef(etag="e1", **base).job_id
+
+
+@pytest.mark.parametrize("key", ["orders/a.csv", "orders/with space/ü ñ+plus.csv", "orders/a%20b.csv"])
+@pytest.mark.parametrize("version_id", [None, "v1"])
+def test_a_rebuilt_notification_decodes_to_the_same_object_and_job(key: str, version_id: str | None):
+    from pipeline.ingest.events import sns_notification
+
+    ref = ObjectRef("ingest", key, 42, "etag", version_id, "00ABC", "2026-11-23T00:00:00.000Z")
+    assert objects_from_sns(sns_notification(ref)) == [ref]
+    assert objects_from_sns(sns_notification(ref))[0].job_id == ref.job_id

@@ -1,0 +1,1 @@
+"""State machines authored in Python with the AWS Step Functions Data Science SDK (the optional `sdk` extra)."""

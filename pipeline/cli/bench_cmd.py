@@ -1,0 +1,132 @@
+"""`pipeline bench` and `pipeline cost`: measure the pipeline against its limits and peer, and price it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from pipeline.cli.views import console, emit_json, err
+from pipeline.errors import PipelineError
+
+OUT = Path("bench-results")
+
+
+def _peer_installed() -> bool:
+    try:
+        import awswrangler  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@click.command()
+@click.option("--rows", default=1_000_000, show_default=True, help="Rows of the sample dataset (fixed seed).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=OUT, show_default=True)
+@click.option("--skip-peer", is_flag=True, help="Do not run the awswrangler peer (it needs `.[bench]`).")
+@click.option("--page-rows", type=int, default=None, help="Rows a page [default: 50,000; fewer for small files].")
+@click.option("--import-runs", default=5, show_default=True, help="Fresh processes per handler for import timing.")
+@click.option("--floor-items", default=100_000, show_default=True, help="Items the DynamoDB floor loop writes.")
+@click.option("--keep-cloud", is_flag=True, help="Keep the private local cloud's state directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def bench(
+    rows: int,
+    out: Path,
+    skip_peer: bool,
+    page_rows: int | None,
+    import_runs: int,
+    floor_items: int,
+    keep_cloud: bool,
+    as_json: bool,
+) -> None:
+    """Run the whole pipeline on a private local cloud and measure it, in the same run, against the DynamoDB
+    write floor, DuckDB and the awswrangler peer; print the ratio table, write bench.json and bench.png."""
+    from pipeline.bench.peer import INSTALL_HINT
+    from pipeline.bench.report import ratio_table, stage_table
+    from pipeline.bench.run import run
+
+    if not skip_peer and not _peer_installed():
+        raise PipelineError(
+            f"the awswrangler peer needs AWS SDK for pandas, which is not installed.\n"
+            f"  install it with:  {INSTALL_HINT}\n  or run without the peer:  pipeline bench --skip-peer"
+        )
+    progress = (lambda line: None) if as_json else (lambda line: err.print(escape(line)))
+    result = run(
+        rows,
+        out,
+        progress,
+        skip_peer=skip_peer,
+        import_runs=import_runs,
+        floor_items=floor_items,
+        page_rows=page_rows,
+        keep_cloud=keep_cloud,
+    )
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(ratio_table(result))
+        console.print(stage_table(result))
+        written = [out / name for name in ("bench.json", "bench.md", "bench.png") if (out / name).exists()]
+        console.print("written: " + ", ".join(str(path) for path in written))
+    if result["pipeline"]["job_status"] != "COMPLETE":
+        sys.exit(2)
+
+
+def _cost_table(estimate: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"Estimated AWS cost of one {estimate['rows']:,}-row file "
+        f"({estimate['region']}, prices of {estimate['prices_date']})"
+    )
+    for column in ("item", "quantity", "unit", "USD", "note"):
+        table.add_column(column, justify="right" if column in ("quantity", "USD") else "left")
+    for line in estimate["lines"]:
+        table.add_row(line["item"], f"{line['quantity']:,.1f}", line["unit"], f"{line['usd']:.6f}", line["note"])
+    ratio = estimate["ratio_to_floor"]
+    verdict = "[green]met[/]" if ratio is not None and ratio <= estimate["target_ratio"] else "[red]not met[/]"
+    table.add_section()
+    table.add_row("total", "", "", f"{estimate['total_usd']:.6f}", "")
+    table.add_row("DynamoDB write floor", "", "", f"{estimate['floor_usd']:.6f}", "")
+    table.add_row(
+        "overhead on top of the floor",
+        "",
+        "",
+        f"{estimate['overhead_usd']:.6f}",
+        f"total / floor = {ratio:.3f} (target ≤ {estimate['target_ratio']}: {verdict})" if ratio else "",
+    )
+    table.add_row(
+        "per million rows",
+        "",
+        "",
+        f"{estimate['per_million_rows_usd']:.4f}",
+        f"floor {estimate['floor_per_million_rows_usd']:.4f}",
+    )
+    return table
+
+
+@click.command()
+@click.option("--rows", default=1_000_000, show_default=True, help="Rows of the file to price.")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=OUT / "bench.json",
+    show_default=True,
+    help="bench.json of the run whose measured requests are scaled.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+def cost(rows: int, source: Path, as_json: bool) -> None:
+    """Estimate the AWS bill of one file of ROWS rows from the requests a benchmark run measured."""
+    from pipeline.cost.model import estimate
+
+    if not source.exists():
+        raise PipelineError(f"{source} does not exist: run `pipeline bench` first (or pass --from)")
+    result = estimate(json.loads(source.read_text()), rows)
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(_cost_table(result))

@@ -1,0 +1,91 @@
+"""One stored row per primary key (the last valid one wins) and no row too large for a DynamoDB item."""
+
+from __future__ import annotations
+
+from conftest import make_contract
+
+from pipeline.process.parse import parse_page
+from pipeline.process.store_rules import DYNAMODB_ITEM_LIMIT, apply_store_rules
+from pipeline.process.validate import validate_page
+from pipeline.store.records import build_items
+
+
+def _process(contract, body: str):
+    parsed = parse_page(body.encode(), contract.column_names)
+    return apply_store_rules(validate_page(parsed, contract), parsed, contract)
+
+
+def _rejects(page) -> dict[int, list[str]]:
+    return {r.line: r.reasons for r in page.rejects}
+
+
+NOTES = make_contract({"n": {"type": "integer"}, "note": {"type": ["string", "null"]}}, ["n"])
+
+
+def test_pages_without_duplicates_are_unchanged():
+    parsed = parse_page(b"a,1,\nb,2,\n", NOTES.column_names)
+    page = validate_page(parsed, NOTES)
+    assert apply_store_rules(page, parsed, NOTES) is page
+
+
+def test_last_row_of_a_repeated_key_wins_and_earlier_ones_are_rejected_with_their_text():
+    page = _process(NOTES, "a,1,first\nb,2,\na,3,second\na,4,third\n")
+    assert page.table.column("n").to_pylist() == [2, 4]
+    assert page.lines.tolist() == [3, 5]
+    assert _rejects(page) == {
+        2: ["id: duplicate primary key a, superseded by line 5"],
+        4: ["id: duplicate primary key a, superseded by line 5"],
+    }
+    assert [r.raw for r in page.rejects] == ["a,1,first", "a,3,second"]
+    assert page.input_rows == page.table.num_rows + len(page.rejects) == 4
+
+
+def test_an_invalid_row_does_not_supersede_the_valid_row_of_its_key():
+    page = _process(NOTES, "a,1,kept\na,x,broken\n")
+    assert page.table.column("note").to_pylist() == ["kept"]
+    assert _rejects(page) == {3: ["n: not an integer"]}
+
+
+def test_dynamodb_items_s3_rows_and_keys_agree_after_duplicates():
+    page = _process(NOTES, "a,1,\nb,2,\na,3,\nc,4,\nb,5,\n")
+    items = build_items(page.table, NOTES, "job", page.lines.tolist())
+    assert len(items) == page.table.num_rows == 3
+    stored = sorted((i["pk"]["S"], i["line"]["N"]) for i in items)
+    assert stored == [("things#a", "4"), ("things#b", "6"), ("things#c", "5")]
+
+
+def test_composite_keys_repeat_only_when_every_part_repeats():
+    contract = make_contract({"k": {"type": "integer"}}, ["k"], **{"x-primary-key": ["id", "k"]})
+    page = _process(contract, "a,1\na,2\nb,1\na,1\n")
+    assert page.lines.tolist() == [3, 4, 5]
+    assert _rejects(page) == {2: ["id, k: duplicate primary key a, 1, superseded by line 5"]}
+
+
+def test_keys_compare_as_typed_values_not_as_text():
+    contract = make_contract({"t": {"type": "string", "format": "date-time"}}, ["t"], **{"x-primary-key": ["t"]})
+    page = _process(contract, "a,2024-05-01T10:00:00Z\nb,2024-05-01T12:00:00+02:00\n")
+    assert page.lines.tolist() == [3]
+    assert "superseded by line 3" in _rejects(page)[2][0]
+
+
+BLOBS = make_contract({"blob": {"type": "string"}}, ["blob"])
+
+
+def test_rows_too_large_for_a_dynamodb_item_are_rejected_not_failing_the_page():
+    huge = "x" * DYNAMODB_ITEM_LIMIT
+    page = _process(BLOBS, f"a,small\nb,{huge}\n")
+    assert page.table.column("id").to_pylist() == ["a"]
+    assert _rejects(page)[3][0].startswith("row too large for DynamoDB: about 410,")
+    assert page.rejects[0].raw == f"b,{huge}"
+
+
+def test_a_too_large_last_row_does_not_supersede_an_earlier_one():
+    page = _process(BLOBS, f"a,small\na,{'x' * DYNAMODB_ITEM_LIMIT}\n")
+    assert page.table.column("blob").to_pylist() == ["small"]
+    assert list(_rejects(page)) == [3]
+
+
+def test_large_rows_are_kept_when_the_dataset_skips_dynamodb():
+    contract = make_contract({"blob": {"type": "string"}}, ["blob"], **{"x-dynamodb": False})
+    page = _process(contract, f"a,{'x' * DYNAMODB_ITEM_LIMIT}\n")
+    assert page.table.num_rows == 1 and page.rejects == []
