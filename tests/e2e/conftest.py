@@ -53,6 +53,12 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
     cloud.stop()
 
 
+def deploy_stage(local_cloud: LocalCloud, stage: str, **overrides: str) -> dict[str, str]:
+    """Deploy another stage into the session's local cloud (`E2E_PARAMETERS` plus ``overrides``); its outputs."""
+    outs = ops.deploy(Cloud(stage, local_cloud), {**E2E_PARAMETERS, **overrides}, print)
+    return outs | {"Endpoint": local_cloud.endpoint}
+
+
 @pytest.fixture(scope="session")
 def stack(local_cloud: LocalCloud) -> dict[str, str]:
     """Outputs of the `e2e` stage, deployed with `pipeline deploy --local` semantics."""

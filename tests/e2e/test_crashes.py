@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.cli import ops
-from pipeline.cli.target import Cloud
 from pipeline.jobs import JobStore
 from pipeline.local import LocalCloud
-from tests.e2e.conftest import E2E_PARAMETERS, assert_reconciled, records_for_job, upload_orders, wait_job
+from tests.e2e.conftest import assert_reconciled, deploy_stage, records_for_job, upload_orders, wait_job
 
 pytestmark = pytest.mark.e2e
 
@@ -20,8 +18,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def crashing_stack(local_cloud: LocalCloud) -> dict[str, str]:
     """Page 1 crashes after its DynamoDB write and page 2 after its S3 write, each on its first attempt only."""
-    parameters = {**E2E_PARAMETERS, "PageMaxReceives": "3", "Failpoints": "after-dynamodb:1:1,after-s3:2:1"}
-    return ops.deploy(Cloud("e2ecrash", local_cloud), parameters, print) | {"Endpoint": local_cloud.endpoint}
+    return deploy_stage(local_cloud, "e2ecrash", PageMaxReceives="3", Failpoints="after-dynamodb:1:1,after-s3:2:1")
 
 
 def test_crashes_mid_page_are_retried_without_duplicating_or_losing_a_row(

@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.cli import ops
-from pipeline.cli.target import Cloud
 from pipeline.jobs import JobStore
 from pipeline.local import LocalCloud
-from tests.e2e.conftest import E2E_PARAMETERS, assert_reconciled, upload_orders, wait_job
+from tests.e2e.conftest import assert_reconciled, deploy_stage, upload_orders, wait_job
 
 pytestmark = pytest.mark.e2e
 
@@ -21,8 +19,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def failing_stack(local_cloud: LocalCloud) -> dict[str, str]:
     """A stage whose page processors crash on page 1 after writing DynamoDB, on every attempt."""
-    parameters = {**E2E_PARAMETERS, "PageMaxReceives": "2", "Failpoints": "after-dynamodb:1"}
-    return ops.deploy(Cloud("e2efail", local_cloud), parameters, print) | {"Endpoint": local_cloud.endpoint}
+    return deploy_stage(local_cloud, "e2efail", PageMaxReceives="2", Failpoints="after-dynamodb:1")
 
 
 def test_page_failing_every_retry_fails_the_job_with_page_and_reason(
@@ -62,7 +59,7 @@ def test_redrive_after_the_fix_reprocesses_only_the_failed_page_and_completes(
     done_before = {p["page"]: p["finished_at"] for p in store.pages(job_id) if p.get("status") == "DONE"}
 
     # The "fix": deploy the stage again without the failpoint, then redrive the job from the CLI.
-    ops.deploy(Cloud("e2efail", local_cloud), {**E2E_PARAMETERS, "PageMaxReceives": "2", "Failpoints": ""}, print)
+    deploy_stage(local_cloud, "e2efail", PageMaxReceives="2", Failpoints="")
     result = CliRunner().invoke(
         cli, ["redrive", job_id[:10], "--stage", "e2efail", "--wait", "--json"], env={"PIPELINE_LOCAL": "1"}
     )

@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.cli import ops
-from pipeline.cli.target import Cloud
 from pipeline.jobs import JobStore
 from pipeline.local import LocalCloud
 from tests.e2e.conftest import (
     assert_reconciled,
     athena_count,
+    deploy_stage,
     job_output_keys,
     output_rows,
     records_for_job,
@@ -92,8 +91,9 @@ def test_quoted_multiline_fields_straddling_page_boundaries_lose_no_row(
 @pytest.fixture(scope="module")
 def tiny_pages_stack(local_cloud: LocalCloud) -> dict[str, str]:
     """A second stage in the same local cloud that pages 40 rows at a time and continues every 3 loops."""
-    parameters = {"PageRows": "40", "InlineMaxBytes": "1000", "PagesPerIteration": "2", "IterationsPerExecution": "3"}
-    return ops.deploy(Cloud("e2econt", local_cloud), parameters, print) | {"Endpoint": local_cloud.endpoint}
+    return deploy_stage(
+        local_cloud, "e2econt", PageRows="40", InlineMaxBytes="1000", PagesPerIteration="2", IterationsPerExecution="3"
+    )
 
 
 def test_forced_continuation_keeps_each_execution_small(

@@ -69,4 +69,3 @@ def test_a_late_older_version_never_replaces_a_newer_one(stack: dict[str, str], 
     settled = settle_latest(store, older, stack["ResultsBucket"])  # finishes last, but is the older version
     assert settled.get("superseded_by") == "late-newer"
     assert "superseded_by" not in (store.get("late-newer") or {})
-
