@@ -11,8 +11,8 @@ from pathlib import Path
 import handlers
 
 LIGHT_LIMIT_MS = 300  # handlers that do not touch pandas / pyarrow
-HEAVY_LIMIT_MS = 1200  # the page processor
-HEAVY = ("page_processor",)
+HEAVY_LIMIT_MS = 1200  # handlers that run the page code (pyarrow): the page processor, and the upload
+HEAVY = ("page_processor", "upload_processor")  # processor, which processes small files inline
 
 
 def handler_modules() -> list[str]:

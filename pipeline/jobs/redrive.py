@@ -15,7 +15,7 @@ from pipeline.jobs.model import JobStatus
 from pipeline.jobs.store import JobStore, now_iso
 
 UNFINISHED = {JobStatus.RECEIVED, JobStatus.PROCESSING, JobStatus.PAGING}
-CLEARED_ON_REDRIVE = ("error", "cause", "failed_pages", "finished_at", "task_token")
+CLEARED_ON_REDRIVE = ("error", "cause", "failed_pages", "finished_at", "duration_s", "task_token")
 _EXECUTION_NUMBER = re.compile(r"-(\d+)$")
 
 

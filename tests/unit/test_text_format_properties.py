@@ -85,3 +85,15 @@ def test_any_typed_row_round_trips(rows):
     table = _table(rows)
     decoded = serde_rows(render(render_lines(table, CONTRACT)), CONTRACT)
     assert decoded == table.to_pylist()
+
+
+@given(st.lists(st.one_of(st.none(), st.datetimes(max_value=datetime(9999, 12, 31))), max_size=30))
+def test_timestamp_and_date_text_is_what_strftime_prints(values: list[datetime | None]) -> None:
+    import pyarrow.compute as pc
+
+    from pipeline.store.text_format import _iso_text
+
+    stamps = pa.array([v.replace(tzinfo=UTC) if v else None for v in values], pa.timestamp("us", tz="UTC"))
+    assert _iso_text(stamps).to_pylist() == pc.strftime(stamps, "%Y-%m-%d %H:%M:%S").to_pylist()
+    days = pa.array([v.date() if v else None for v in values], pa.date32())
+    assert _iso_text(days).to_pylist() == pc.strftime(days, "%Y-%m-%d").to_pylist()
