@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,15 @@ from pipeline.local import LocalCloud
 from tests.e2e.conftest import assert_reconciled, deploy_stage, upload_orders, wait_job
 
 pytestmark = pytest.mark.e2e
+
+
+def _finished_execution(sfn: Any, arn: str, timeout: float = 60) -> dict[str, Any]:
+    """The execution once it has stopped (it fails through its `Mark job failed` step just after the job does)."""
+    deadline = time.monotonic() + timeout
+    while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"execution still RUNNING after {timeout:.0f}s"
+        time.sleep(0.5)
+    return execution
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +44,7 @@ def test_page_failing_every_retry_fails_the_job_with_page_and_reason(
     pages = {p["page"]: p for p in JobStore(failing_stack["JobsTable"]).pages(job["job_id"])}
     assert pages[1]["status"] == "FAILED"
     assert pages[0]["status"] == pages[2]["status"] == "DONE"
-    execution = aws_clients["stepfunctions"].describe_execution(executionArn=job["execution_arn"])
+    execution = _finished_execution(aws_clients["stepfunctions"], job["execution_arn"])
     assert execution["status"] == "FAILED"
     assert execution.get("error") == "PageFailed"
     dlq = aws_clients["sqs"].get_queue_attributes(
