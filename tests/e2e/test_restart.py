@@ -45,6 +45,26 @@ def _job(env: dict[str, str], key: str) -> dict[str, Any]:
     return next((j for j in jobs if j.get("key") == key), {})
 
 
+def _as_if_caught_mid_processing(env: dict[str, str], job_id: str) -> None:
+    """Put a finished inline job back to PROCESSING, as if the local cloud had stopped during its invocation."""
+    import boto3
+
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{env['PIPELINE_LOCAL_PORT']}",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    ddb.update_item(
+        TableName=f"pipeline-{STAGE}-jobs",
+        Key={"job_id": {"S": job_id}, "item": {"S": "JOB"}},
+        UpdateExpression="SET #s = :processing REMOVE finished_at, duration_s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":processing": {"S": "PROCESSING"}},
+    )
+
+
 @pytest.fixture(scope="module")
 def private_cloud(tmp_path_factory: pytest.TempPathFactory) -> Any:
     state = tmp_path_factory.mktemp("restart-cloud")
@@ -62,6 +82,13 @@ def private_cloud(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_a_restart_mid_job_resumes_the_job_and_loses_nothing(private_cloud: dict[str, str], tmp_path: Path) -> None:
     env = private_cloud
     _ok(_cli(env, "deploy", "--stage", STAGE))
+    small = tmp_path / "small.csv"
+    small_counts = write_orders(small, 2_000, seed=22, start_id=95_000_000)
+    small_key = "orders/restart/small.csv"
+    _ok(_cli(env, "ingest", str(small), "--dataset", "orders", "--key", small_key, "--stage", STAGE, "--wait"))
+    orphan = _job(env, small_key)
+    _as_if_caught_mid_processing(env, orphan["job_id"])
+
     path = tmp_path / "big.csv"
     counts = write_orders(path, ROWS, seed=21, start_id=90_000_000)
     key = "orders/restart/big.csv"
@@ -77,6 +104,7 @@ def test_a_restart_mid_job_resumes_the_job_and_loses_nothing(private_cloud: dict
     _ok(_cli(env, "local", "stop"))
     started = _ok(_cli(env, "local", "start"))
     assert f"resumed interrupted job {before['job_id']}" in started, started
+    assert f"resumed interrupted job {orphan['job_id']}" in started, started
 
     deadline = time.monotonic() + 900
     while (job := _job(env, key)).get("status") not in ("COMPLETE", "FAILED"):
@@ -96,3 +124,8 @@ def test_a_restart_mid_job_resumes_the_job_and_loses_nothing(private_cloud: dict
 
     reconciled = json.loads(_ok(_cli(env, "reconcile", job["job_id"], "--stage", STAGE, "--json")))
     assert reconciled["ok"], reconciled
+
+    redone = _job(env, small_key)  # the upload caught mid-processing was handed to the processor again
+    assert redone["status"] == "COMPLETE" and redone["job_id"] == orphan["job_id"], redone
+    assert redone["rows_valid"] == small_counts["valid"]
+    assert json.loads(_ok(_cli(env, "reconcile", orphan["job_id"], "--stage", STAGE, "--json")))["ok"]
