@@ -13,7 +13,7 @@ from pipeline.console import graph, health, rejects, rows
 from pipeline.console.sql import ensure_read_only
 from pipeline.errors import PipelineError
 from pipeline.jobs import JobStatus, JobStore
-from pipeline.jobs.executions import list_executions, timeline
+from pipeline.jobs.executions import job_executions, list_executions, timeline
 
 MAX_QUERY_ROWS = 50_000
 
@@ -92,7 +92,7 @@ class ConsoleApi:
             "pages": pages,
             "outputs": rows.outputs(pages),
             "rejects": rejects.first_rejects(self.outs["ResultsBucket"], pages),
-            "executions": [e for e in self.executions() if e["job_id"] == job["job_id"]],
+            "executions": job_executions(job),
         }
 
     def executions(self) -> list[dict[str, Any]]:

@@ -11,27 +11,40 @@ from pipeline import aws
 LOOP_STATES = ("Page through file", "More pages to publish?")
 
 
+def _row(execution: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    stop = execution.get("stopDate")
+    return {
+        "name": execution["name"],
+        "status": execution["status"],
+        "job_id": job.get("job_id", ""),
+        "file": job.get("file", ""),
+        "start": execution["startDate"].isoformat(),
+        "duration_s": _seconds(execution["startDate"], stop),
+        "pages_done": job.get("pages_done", 0),
+        "pages_total": job.get("pages_total") or job.get("pages_published"),
+        "execution_arn": execution["executionArn"],
+    }
+
+
 def list_executions(state_machine_arn: str, jobs_by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Every execution of the state machine, newest first, with its job's file and page progress."""
     sfn = aws.client("stepfunctions")
     out: list[dict[str, Any]] = []
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn):
         for e in page["executions"]:
-            job = jobs_by_id.get(e["name"].rsplit("-", 1)[0], {})
-            stop = e.get("stopDate")
-            out.append(
-                {
-                    "name": e["name"],
-                    "status": e["status"],
-                    "job_id": job.get("job_id", ""),
-                    "file": job.get("file", ""),
-                    "start": e["startDate"].isoformat(),
-                    "duration_s": _seconds(e["startDate"], stop),
-                    "pages_done": job.get("pages_done", 0),
-                    "pages_total": job.get("pages_total") or job.get("pages_published"),
-                    "execution_arn": e["executionArn"],
-                }
-            )
+            out.append(_row(e, jobs_by_id.get(e["name"].rsplit("-", 1)[0], {})))
+    return sorted(out, key=lambda e: e["start"], reverse=True)
+
+
+def job_executions(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The executions of one job (the ARNs its pager recorded), newest first, without listing the others."""
+    sfn = aws.client("stepfunctions")
+    out = []
+    for arn in sorted(job.get("executions") or []):
+        try:
+            out.append(_row(sfn.describe_execution(executionArn=arn), job))
+        except sfn.exceptions.ExecutionDoesNotExist:
+            continue
     return sorted(out, key=lambda e: e["start"], reverse=True)
 
 
