@@ -53,6 +53,21 @@ def make_contract(
     return parse_contract(dataset, document)
 
 
+def every_kind_contract() -> Contract:
+    """A nullable column of every kind (string, integer, number, boolean, date, timestamp) after `id`."""
+    return make_contract(
+        {
+            "s": {"type": ["string", "null"]},
+            "n": {"type": ["integer", "null"]},
+            "x": {"type": ["number", "null"]},
+            "b": {"type": ["boolean", "null"]},
+            "d": {"type": ["string", "null"], "format": "date"},
+            "ts": {"type": ["string", "null"], "format": "date-time"},
+        },
+        dataset="props",
+    )
+
+
 def orders_document() -> dict[str, Any]:
     """The shipped orders schema as a fresh dict (safe to mutate)."""
     return json.loads((SCHEMAS / "orders.schema.json").read_text(encoding="utf-8"))

@@ -12,24 +12,14 @@ hypothesis = pytest.importorskip("hypothesis")
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
-from conftest import make_contract  # noqa: E402
+from conftest import every_kind_contract, make_contract  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from pipeline.store import item_json  # noqa: E402
 from pipeline.store.records import build_items, encode_items, record_key  # noqa: E402
 
-CONTRACT = make_contract(
-    {
-        "s": {"type": ["string", "null"]},
-        "n": {"type": ["integer", "null"]},
-        "x": {"type": ["number", "null"]},
-        "b": {"type": ["boolean", "null"]},
-        "d": {"type": ["string", "null"], "format": "date"},
-        "ts": {"type": ["string", "null"], "format": "date-time"},
-    },
-    dataset="props",
-)
+CONTRACT = every_kind_contract()
 TYPES = {"id": pa.string(), "s": pa.string(), "n": pa.int64(), "x": pa.float64(), "b": pa.bool_()}
 TYPES |= {"d": pa.date32(), "ts": pa.timestamp("us", tz="UTC")}
 

@@ -9,23 +9,13 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 
 import pyarrow as pa  # noqa: E402
-from conftest import make_contract, serde_rows  # noqa: E402
+from conftest import every_kind_contract, serde_rows  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from pipeline.store.text_format import render, render_lines  # noqa: E402
 
-CONTRACT = make_contract(
-    {
-        "s": {"type": ["string", "null"]},
-        "n": {"type": ["integer", "null"]},
-        "x": {"type": ["number", "null"]},
-        "b": {"type": ["boolean", "null"]},
-        "d": {"type": ["string", "null"], "format": "date"},
-        "ts": {"type": ["string", "null"], "format": "date-time"},
-    },
-    dataset="props",
-)
+CONTRACT = every_kind_contract()
 
 SPECIAL = st.sampled_from(["\t", "\n", "\r", "\\", ",", '"', "'", "ü", "😀", "\\n", "\\t", "\\\t", " ", "\x00"])
 # Non-empty text: an empty string reads back as NULL (see the xfail in test_text_format).
