@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,3 +72,22 @@ def private_cloud(
         local.stop()
         if not keep:
             shutil.rmtree(state, ignore_errors=True)
+
+
+@contextmanager
+def scratch_table(prefix: str) -> Iterator[str]:
+    """A fresh on-demand table keyed by `pk` for a reference run; deleted afterwards, whatever happens."""
+    from pipeline import aws
+
+    ddb = aws.client("dynamodb")
+    table = f"{prefix}-{int(time.time())}"
+    ddb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    try:
+        yield table
+    finally:
+        ddb.delete_table(TableName=table)

@@ -6,7 +6,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from pipeline import aws
+from pipeline.bench.cloud import scratch_table
 
 INSTALL_HINT = "pip install -e '.[bench]'   (or: pip install awswrangler matplotlib)"
 
@@ -38,43 +38,35 @@ def run_peer(
     """Read the ingested object in chunks with `wr.s3.read_csv`, `wr.dynamodb.put_df` every row into a scratch
     table and `wr.s3.to_csv` it day-partitioned; seconds in total and per step."""
     wr = _wrangler(endpoint)
-    ddb = aws.client("dynamodb")
-    table = f"bench-peer-{int(time.time())}"
-    ddb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    )
-    spent = dict.fromkeys(("read", "dynamodb", "s3"), 0.0)
-    rows = 0
-    started = time.perf_counter()
-    mark = started
-    for chunk in wr.s3.read_csv(f"s3://{bucket}/{key}", chunksize=chunksize):
-        chunk["pk"] = "orders#" + chunk["order_id"].astype(str)
-        chunk["dt"] = chunk["order_ts"].astype(str).str[:10]
-        items = chunk.drop_duplicates("pk", keep="last")  # BatchWriteItem refuses a key twice in one call
-        for name in items.columns[items.dtypes == "float64"]:
-            items[name] = _decimals(items[name])
-        now = time.perf_counter()
-        spent["read"] += now - mark
-        wr.dynamodb.put_df(items.drop(columns=["dt"]), table)
-        mark = time.perf_counter()
-        spent["dynamodb"] += mark - now
-        wr.s3.to_csv(
-            chunk.drop(columns=["pk"]),
-            f"s3://{results_bucket}/{prefix}",
-            dataset=True,
-            partition_cols=["dt"],
-            mode="append",
-            index=False,
-        )
-        now = time.perf_counter()
-        spent["s3"] += now - mark
-        mark = now
-        rows += len(chunk)
-    seconds = time.perf_counter() - started
-    ddb.delete_table(TableName=table)
+    with scratch_table("bench-peer") as table:
+        spent = dict.fromkeys(("read", "dynamodb", "s3"), 0.0)
+        rows = 0
+        started = time.perf_counter()
+        mark = started
+        for chunk in wr.s3.read_csv(f"s3://{bucket}/{key}", chunksize=chunksize):
+            chunk["pk"] = "orders#" + chunk["order_id"].astype(str)
+            chunk["dt"] = chunk["order_ts"].astype(str).str[:10]
+            items = chunk.drop_duplicates("pk", keep="last")  # BatchWriteItem refuses a key twice in one call
+            for name in items.columns[items.dtypes == "float64"]:
+                items[name] = _decimals(items[name])
+            now = time.perf_counter()
+            spent["read"] += now - mark
+            wr.dynamodb.put_df(items.drop(columns=["dt"]), table)
+            mark = time.perf_counter()
+            spent["dynamodb"] += mark - now
+            wr.s3.to_csv(
+                chunk.drop(columns=["pk"]),
+                f"s3://{results_bucket}/{prefix}",
+                dataset=True,
+                partition_cols=["dt"],
+                mode="append",
+                index=False,
+            )
+            now = time.perf_counter()
+            spent["s3"] += now - mark
+            mark = now
+            rows += len(chunk)
+        seconds = time.perf_counter() - started
     return {
         "rows": rows,
         "seconds": round(seconds, 2),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline import aws
+from pipeline.bench.cloud import scratch_table
 from pipeline.contract import Contract, load_contract
 from pipeline.process.header import parse_header
 from pipeline.process.parse import parse_page
@@ -45,20 +45,12 @@ def duckdb_reference(path: Path, out: Path) -> dict[str, float]:
 def dynamodb_floor(items: pa.Array, threads: int) -> dict[str, float]:
     """Items/s of a tight `BatchWriteItem` loop (pre-built bodies, ``threads`` writers) into a scratch table:
     what the local cloud's DynamoDB accepts at most, the floor for anything that writes every row."""
-    ddb = aws.client("dynamodb")
-    table = f"bench-floor-{int(time.time())}"
-    ddb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    )
-    bodies = _request_bodies(table, items)
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        unprocessed = sum(len(u) for u in pool.map(lambda body: send_batch(table, body), bodies))
-    elapsed = time.perf_counter() - started
-    ddb.delete_table(TableName=table)
+    with scratch_table("bench-floor") as table:
+        bodies = _request_bodies(table, items)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            unprocessed = sum(len(u) for u in pool.map(lambda body: send_batch(table, body), bodies))
+        elapsed = time.perf_counter() - started
     written = len(items) - unprocessed
     return {"items": written, "threads": threads, "seconds": round(elapsed, 3), "items_per_s": round(written / elapsed)}
 
