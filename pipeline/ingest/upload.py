@@ -16,7 +16,7 @@ from pipeline.errors import TerminalError
 from pipeline.ingest.events import ObjectRef
 from pipeline.jobs import JobStatus, JobStore
 from pipeline.jobs.model import job_summary
-from pipeline.jobs.supersede import settle_latest
+from pipeline.jobs.supersede import complete
 from pipeline.process.header import check_header, parse_header
 from pipeline.process.page import process_page
 from pipeline.process.records import split_header
@@ -135,7 +135,7 @@ def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Sett
     )
     jobs.record_page(ref.job_id, 0, result.as_item())
     register_partitions(settings.glue_database, settings.results_bucket, list(result.outputs))
-    job = settle_latest(jobs, jobs.finish(ref.job_id), settings.results_bucket)
+    job = complete(jobs, ref.job_id, settings.results_bucket)
     publish_job_event(job, settings)
     return job
 

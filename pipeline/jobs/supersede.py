@@ -80,3 +80,10 @@ def settle_latest(store: JobStore, job: dict[str, Any], results_bucket: str) -> 
     if displaced:
         retire(store, displaced, job["job_id"], results_bucket)
     return job
+
+
+def complete(store: JobStore, job_id: str, results_bucket: str) -> dict[str, Any]:
+    """Settle the key's latest version, then mark the job COMPLETE: once a job reads COMPLETE, the output
+    it superseded is already gone."""
+    settle_latest(store, store.get(job_id) or {"job_id": job_id}, results_bucket)
+    return store.finish(job_id)

@@ -9,7 +9,7 @@ from pipeline.config import Settings
 from pipeline.jobs import JobStatus, JobStore
 from pipeline.jobs.callbacks import fail_waiting_execution, resume_if_complete
 from pipeline.jobs.model import job_summary
-from pipeline.jobs.supersede import settle_latest
+from pipeline.jobs.supersede import complete
 from pipeline.store.catalog import register_partitions
 
 
@@ -30,7 +30,7 @@ def finalise(job_id: str, settings: Settings) -> dict[str, Any]:
     """Mark the job COMPLETE and return its summary for the job-completed event."""
     jobs = JobStore(settings.jobs_table)
     register_partitions(settings.glue_database, settings.results_bucket, jobs.output_keys(job_id))
-    return job_summary(settle_latest(jobs, jobs.finish(job_id), settings.results_bucket))
+    return job_summary(complete(jobs, job_id, settings.results_bucket))
 
 
 def readable_error(error: dict[str, Any]) -> tuple[str, str]:
