@@ -322,6 +322,17 @@ def destroy(tgt: Target, progress: Progress, delete_data: bool = False) -> list[
     return present
 
 
+def _local_boundary(tgt: Target, progress: Progress) -> str:
+    """The local cloud's boundary, created from the shipped document on first use (what `pipeline bootstrap` does).
+
+    MiniStack does not enforce IAM (nor attach a role's boundary); the parameter keeps the deploy as on AWS.
+    """
+    try:
+        return boundary.require(tgt.partition, tgt.account)
+    except boundary.BoundaryMissingError:
+        return boundary.ensure(tgt.partition, tgt.account, progress)
+
+
 def deploy_stage(stage: str, given: dict[str, str], progress: Progress, local: bool) -> dict[str, str]:
     """Build and deploy a stage: the code zip alone into the local cloud, code plus dependencies layer on AWS."""
     from pipeline.deploy import package
@@ -333,7 +344,7 @@ def deploy_stage(stage: str, given: dict[str, str], progress: Progress, local: b
         given = {
             **LOCAL_PARAMETERS,
             **given,
-            "PermissionsBoundaryArn": boundary.ensure(tgt.partition, tgt.account, progress),
+            "PermissionsBoundaryArn": _local_boundary(tgt, progress),
         }
         parameters.plan(template, given, None)  # unknown names fail before the build
         artefacts = package.build()
