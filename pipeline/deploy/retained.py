@@ -8,6 +8,7 @@ or without its stack, and a new stack of the same stage would collide with them 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -114,11 +115,23 @@ def empty_bucket(bucket: str, progress: Progress) -> int:
     return deleted
 
 
+def _delete_bucket(bucket: str, progress: Progress, attempts: int = 5) -> None:
+    """Empty and delete ``bucket``; objects that land meanwhile (late access-log deliveries) are emptied again."""
+    for attempt in range(attempts):
+        empty_bucket(bucket, progress)
+        try:
+            aws.client("s3").delete_bucket(Bucket=bucket)
+            return
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "BucketNotEmpty" or attempt == attempts - 1:
+                raise
+            time.sleep(2.0 * (attempt + 1))
+
+
 def remove(resource: Kept, progress: Progress) -> None:
     """Delete ``resource`` and what it holds (a bucket is emptied of every version first)."""
     if resource.type == "AWS::S3::Bucket":
-        empty_bucket(resource.name, progress)
-        aws.client("s3").delete_bucket(Bucket=resource.name)
+        _delete_bucket(resource.name, progress)
     elif resource.type == "AWS::DynamoDB::Table":
         dynamodb = aws.client("dynamodb")
         dynamodb.delete_table(TableName=resource.name)
