@@ -8,6 +8,7 @@ policies (docs/deployer-policy*.json, docs/operator-policy.json).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -104,6 +105,7 @@ def runs(local_cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> d
     ]
     cli("fresh", "deploy", *stage)
     cli("cleanup", "destroy", *stage, "--delete-data")
+    done["cli"] = cli
     return done
 
 
@@ -174,3 +176,20 @@ def test_every_call_the_commands_made_is_allowed_by_the_deployer_policies(runs: 
                 if not (v.agreed() and v.ministack == "Allowed")]  # fmt: skip
     assert not problems, "\n".join(problems)
 
+
+
+def test_bootstrap_makes_the_shipped_document_the_boundary(runs: dict[str, Any], local_cloud: LocalCloud) -> None:
+    """`pipeline bootstrap` (an administrator's, once per account) replaces a boundary that drifted."""
+    from pipeline.deploy import boundary
+
+    iam = _client(local_cloud, "iam")
+    arn = boundary.arn("aws", "000000000000")
+    stale = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(stale), SetAsDefault=True)
+    run = runs["cli"]("bootstrap", "bootstrap")
+    assert run.code == 0 and arn in run.out, run.err
+    assert "updated the permissions boundary" in run.said
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    held = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    assert (json.loads(held) if isinstance(held, str) else held) == boundary.document()
+    assert runs["cli"]("again", "bootstrap").code == 0  # up to date: nothing to do
