@@ -25,7 +25,11 @@ _MAX_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
 Progress = Callable[[str], None]
 
 
-class BoundaryMissingError(PipelineError):
+class BoundaryError(PipelineError):
+    """The permissions boundary could not be read or written."""
+
+
+class BoundaryMissingError(BoundaryError):
     """The account has no permissions boundary yet; an administrator creates it once."""
 
 
@@ -58,7 +62,7 @@ def require(partition: str, account: str) -> str:
         aws.client("iam").get_policy(PolicyArn=policy_arn)
     except ClientError as exc:
         if not _not_found(exc):
-            raise
+            raise BoundaryError(f"cannot read the permissions boundary {policy_arn}: {exc}") from exc
         raise BoundaryMissingError(
             f"the permissions boundary {policy_arn} does not exist: an administrator creates it once per account "
             f"with `pipeline bootstrap` (or `{create_command()}`)"
@@ -76,6 +80,13 @@ def _default_document(iam: Any, policy_arn: str) -> tuple[dict[str, Any], list[d
 
 def ensure(partition: str, account: str, progress: Progress) -> str:
     """Create the boundary, or make the shipped document its default version; return its ARN (an admin's action)."""
+    try:
+        return _ensure(partition, account, progress)
+    except ClientError as exc:
+        raise BoundaryError(f"could not create or update the permissions boundary: {exc}") from exc
+
+
+def _ensure(partition: str, account: str, progress: Progress) -> str:
     iam = aws.client("iam")
     policy_arn = arn(partition, account)
     wanted = document()

@@ -82,7 +82,7 @@ def _missing(exc: ClientError) -> bool:
 
 
 def exists(resource: Kept) -> bool:
-    """Whether ``resource`` is there."""
+    """Whether ``resource`` is there (a bucket name another account holds counts: the name is taken)."""
     try:
         if resource.type == "AWS::S3::Bucket":
             aws.client("s3").head_bucket(Bucket=resource.name)
@@ -94,7 +94,9 @@ def exists(resource: Kept) -> bool:
     except ClientError as exc:
         if _missing(exc):
             return False
-        raise
+        if exc.response["Error"]["Code"] in ("403", "AccessDenied", "Forbidden"):
+            return True
+        raise RetainedError(f"cannot tell whether {resource} exists: {exc}") from exc
     return True
 
 
@@ -130,6 +132,14 @@ def _delete_bucket(bucket: str, progress: Progress, attempts: int = 5) -> None:
 
 def remove(resource: Kept, progress: Progress) -> None:
     """Delete ``resource`` and what it holds (a bucket is emptied of every version first)."""
+    try:
+        _remove(resource, progress)
+    except ClientError as exc:
+        raise RetainedError(f"could not delete {resource}: {exc}") from exc
+    progress(f"deleted {resource}")
+
+
+def _remove(resource: Kept, progress: Progress) -> None:
     if resource.type == "AWS::S3::Bucket":
         _delete_bucket(resource.name, progress)
     elif resource.type == "AWS::DynamoDB::Table":
@@ -138,4 +148,3 @@ def remove(resource: Kept, progress: Progress) -> None:
         dynamodb.get_waiter("table_not_exists").wait(TableName=resource.name, WaiterConfig={"Delay": 2})
     else:
         aws.client("logs").delete_log_group(logGroupName=resource.name)
-    progress(f"deleted {resource}")

@@ -25,8 +25,9 @@ from tests.iam.calls import read_calls
 from tests.iam.deployer import Request, deployer_policies, judge
 
 pytestmark = pytest.mark.e2e
-STAGE = "e2ekeep"
+STAGE = "e2ekeep"  # deployed, changed, destroyed, refused, emptied, redeployed, emptied: no upload ever runs in it
 STACK = f"pipeline-{STAGE}"
+RUN_STAGE = "e2erun"  # the run commands' stage; it stays, so test_permissions judges its functions' calls too
 
 
 @dataclass
@@ -77,20 +78,25 @@ def runs(local_cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> d
     cli("changed", "deploy", *stage, "-p", "PageRows=8000")
     done["rows_after_changed"] = page_rows()
     cli("bad_parameter", "deploy", *stage, "-p", "PageRows")
-    # run it: each command the deployer policies must cover
+    # run a stage: each command the deployer policies must cover
+    run = ("--stage", RUN_STAGE)
     write_orders(tmp / "orders.csv", 300, seed=5, start_id=97_000_000)
-    cli("outputs", "outputs", *stage, "--json")
-    cli("ingest", "ingest", str(tmp / "orders.csv"), "--dataset", "orders", *stage, "--wait")
-    cli("jobs", "jobs", *stage, "--json")
-    cli("executions", "executions", *stage)
-    cli("query", "query", *stage, "SELECT count(*) AS n FROM orders")
-    cli("redrive", "redrive", *stage, "--interrupted")
+    cli("run_deploy", "deploy", *run, "-p", "InlineMaxBytes=300000")
+    cli("outputs", "outputs", *run, "--json")
+    cli("ingest", "ingest", str(tmp / "orders.csv"), "--dataset", "orders", *run, "--wait")
+    cli("jobs", "jobs", *run, "--json")
+    cli("executions", "executions", *run)
+    cli("query", "query", *run, "SELECT count(*) AS n FROM orders")
+    cli("redrive", "redrive", *run, "--interrupted")
     # destroy keeps the data; a new stack would collide with it; --delete-data removes it
-    cli("destroy", "destroy", *stage)
     s3 = _client(local_cloud, "s3")
-    ingest = f"{STACK}-ingest-000000000000-us-east-1"
-    done["kept_upload"] = s3.list_object_versions(Bucket=ingest).get("Versions", [])
-    done["kept_jobs"] = _client(local_cloud, "dynamodb").scan(TableName=f"{STACK}-jobs")["Count"]
+    results = f"{STACK}-results-000000000000-us-east-1"  # no notification: writing here runs no function
+    s3.put_object(Bucket=results, Key="orders/dt=2026-12-01/part-kept.tsv", Body=b"kept\n")
+    cli("destroy", "destroy", *stage)
+    done["kept_output"] = [v["Key"] for v in s3.list_object_versions(Bucket=results).get("Versions", [])]
+    done["kept_jobs_table"] = _client(local_cloud, "dynamodb").describe_table(TableName=f"{STACK}-jobs")["Table"][
+        "TableName"
+    ]
     cli("collide", "deploy", *stage)
     cli("delete_data", "destroy", *stage, "--delete-data")
     done["buckets_after"] = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(f"{STACK}-")]
@@ -127,7 +133,7 @@ def test_a_changed_parameter_is_shown_old_to_new(runs: dict[str, Any]) -> None:
 
 
 def test_the_stage_runs_with_the_deployer_commands(runs: dict[str, Any]) -> None:
-    for name in ("outputs", "ingest", "jobs", "executions", "query", "redrive"):
+    for name in ("run_deploy", "outputs", "ingest", "jobs", "executions", "query", "redrive"):
         assert runs[name].code == 0, (name, runs[name].err)
     assert "COMPLETE" in runs["ingest"].out
 
@@ -138,8 +144,8 @@ def test_destroy_keeps_the_data_and_lists_it(runs: dict[str, Any]) -> None:
     for kept in (f"bucket {STACK}-ingest-000000000000-us-east-1", f"table {STACK}-jobs", f"table {STACK}-records",
                  f"log group /aws/lambda/{STACK}-processor", "--delete-data"):  # fmt: skip
         assert kept in destroy.said, kept
-    assert [v["Key"] for v in runs["kept_upload"]] == ["orders/orders.csv"]  # the raw upload is still there
-    assert runs["kept_jobs"] > 0
+    assert runs["kept_output"] == ["orders/dt=2026-12-01/part-kept.tsv"]  # the data is still there
+    assert runs["kept_jobs_table"] == f"{STACK}-jobs"
 
 
 def test_a_new_stack_of_the_stage_refuses_to_collide_with_kept_data(runs: dict[str, Any]) -> None:

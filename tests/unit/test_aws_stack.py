@@ -265,3 +265,38 @@ def test_no_checkov_skip_claims_an_account_level_access_log_or_an_sns_retry(temp
             assert "retried by SNS" not in skip["comment"] and "SNS retries" not in skip["comment"], logical_id
             if skip["id"] == "CKV_AWS_18":
                 assert logical_id == "AccessLogsBucket"
+
+
+class _Refusing:
+    """A client whose every call fails with one error code."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def __getattr__(self, name: str) -> Any:
+        from botocore.exceptions import ClientError
+
+        def call(**_: Any) -> Any:
+            raise ClientError({"Error": {"Code": self.code, "Message": self.code}}, name)
+
+        return call
+
+
+@pytest.mark.parametrize(("code", "present"), [("404", False), ("NoSuchBucket", False), ("403", True)])
+def test_a_kept_bucket_name_is_taken_when_it_exists_or_another_account_holds_it(monkeypatch, code, present):
+    monkeypatch.setattr(retained.aws, "client", lambda name: _Refusing(code))
+    assert retained.exists(retained.Kept("IngestBucket", "AWS::S3::Bucket", "pipeline-dev-ingest-1-r")) is present
+
+
+def test_aws_errors_of_destroy_and_the_boundary_are_one_line_pipeline_errors(monkeypatch):
+    from pipeline.deploy import boundary
+    from pipeline.errors import PipelineError
+
+    monkeypatch.setattr(retained.aws, "client", lambda name: _Refusing("AccessDenied"))
+    with pytest.raises(PipelineError, match="could not delete table pipeline-dev-jobs"):
+        retained.remove(retained.Kept("JobsTable", "AWS::DynamoDB::Table", "pipeline-dev-jobs"), print)
+    with pytest.raises(boundary.BoundaryError, match="cannot read the permissions boundary"):
+        boundary.require("aws", "123456789012")
+    monkeypatch.setattr(retained.aws, "client", lambda name: _Refusing("NoSuchEntity"))
+    with pytest.raises(boundary.BoundaryMissingError, match="pipeline bootstrap"):
+        boundary.require("aws", "123456789012")
