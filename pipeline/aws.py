@@ -32,6 +32,8 @@ _LOGGED_PARAMS = (
     "Name",
     "WorkGroup",
     "StackName",
+    "PolicyArn",
+    "logGroupName",
 )
 
 
@@ -53,7 +55,10 @@ def _call_params(params: dict[str, Any]) -> dict[str, Any]:
             }
         )
     if isinstance(params.get("Delete"), dict):  # s3 DeleteObjects: IAM authorises s3:DeleteObject per key
-        out["Keys"] = sorted({str(o.get("Key")) for o in params["Delete"].get("Objects", [])})
+        objects = params["Delete"].get("Objects", [])
+        out["Keys"] = sorted({str(o.get("Key")) for o in objects})
+        if any(o.get("VersionId") for o in objects):  # ... and s3:DeleteObjectVersion for a version
+            out["Versioned"] = True
     return out
 
 

@@ -96,7 +96,12 @@ def local_status(as_json: bool) -> None:
 @click.option("--local", "use_local", is_flag=True, help="Deploy into the embedded local cloud.")
 @click.option("--region", default=None)
 @click.option("--profile", default=None)
-@click.option("--parameter", "-p", multiple=True, help="Template parameter override, KEY=VALUE.")
+@click.option(
+    "--parameter",
+    "-p",
+    multiple=True,
+    help="Template parameter override, KEY=VALUE; parameters not given keep the value the stage runs with.",
+)
 @JSON
 def deploy(
     stage: str | None,
@@ -107,8 +112,10 @@ def deploy(
     as_json: bool,
 ) -> None:
     """Package the code and deploy the stack (change set, progress, outputs)."""
+    from pipeline.deploy.parameters import parse_overrides
+
+    params = parse_overrides(parameter)
     cloud = resolve(stage, region, profile, local=use_local)
-    params = dict(p.split("=", 1) for p in parameter)
     outs = ops.deploy(cloud, params, lambda line: err.print(line))
     if as_json:
         emit_json(outs)
@@ -465,6 +472,7 @@ from pipeline.cli import ship  # noqa: E402
 
 cli.add_command(ship.package_command)
 cli.add_command(ship.destroy)
+cli.add_command(ship.bootstrap)
 
 
 @cli.group()

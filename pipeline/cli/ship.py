@@ -47,12 +47,31 @@ def package_command(arch: str, runtime: str, out: Path, as_json: bool) -> None:
 @click.option("--local", "use_local", is_flag=True, help="The stage is in the embedded local cloud.")
 @click.option("--region", default=None)
 @click.option("--profile", default=None)
-@click.option("--force", is_flag=True, help="Empty the stage's buckets (every object version) before deleting.")
-def destroy(stage: str, use_local: bool, region: str | None, profile: str | None, force: bool) -> None:
-    """Delete a stage's stack; refuses while its buckets hold data unless --force."""
+@click.option(
+    "--delete-data",
+    "--force",
+    "delete_data",
+    is_flag=True,
+    help="Also delete the data the stack keeps: buckets (every object version), tables and log groups.",
+)
+def destroy(stage: str, use_local: bool, region: str | None, profile: str | None, delete_data: bool) -> None:
+    """Delete a stage's stack; its buckets, tables and log groups stay (and are listed) unless --delete-data."""
     from pipeline.deploy import stack
 
     cloud = resolve(stage, region, profile, local=use_local)
     if cloud.local and not cloud.local.ready():
         raise PipelineError("the local cloud is not running: run `pipeline local start`")
-    stack.destroy(stack.target(cloud.stage), lambda line: err.print(line), force=force)
+    stack.destroy(stack.target(cloud.stage), lambda line: err.print(line), delete_data=delete_data)
+
+
+@click.command()
+@click.option("--region", default=None)
+@click.option("--profile", default=None)
+def bootstrap(region: str | None, profile: str | None) -> None:
+    """Create (or update) the permissions boundary of the stacks' roles: once per account, by an administrator."""
+    from pipeline.deploy import boundary, stack
+
+    resolve("bootstrap", region, profile)
+    tgt = stack.target("bootstrap")
+    policy_arn = boundary.ensure(tgt.partition, tgt.account, lambda line: err.print(line))
+    console.print(policy_arn)

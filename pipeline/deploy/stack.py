@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline import aws
+from pipeline.deploy import boundary, parameters, retained
 from pipeline.deploy.package import Artefacts, Platform, template_body
 from pipeline.errors import PipelineError
 
@@ -39,6 +40,7 @@ class Target:
     stage: str
     region: str
     account: str
+    partition: str = "aws"
 
     @property
     def stack_name(self) -> str:
@@ -77,10 +79,10 @@ def pandas_layer_arn(template: dict[str, Any], region: str, parameters: dict[str
 
 def target(stage: str) -> Target:
     """The deployment target of ``stage`` in the current account and region."""
-    sts = aws.client("sts")
-    account = sts.get_caller_identity()["Account"]
+    identity = aws.client("sts").get_caller_identity()
     region = aws.client("s3").meta.region_name or "us-east-1"
-    return Target(stage, region, account)
+    partition = str(identity.get("Arn", "arn:aws:")).split(":")[1] or "aws"
+    return Target(stage, region, identity["Account"], partition)
 
 
 def ensure_artifact_bucket(name: str, region: str) -> None:
@@ -143,8 +145,40 @@ def _failure_reasons(name: str) -> str:
     return "; ".join(reasons[:5]) or "see the stack events"
 
 
-def deploy(tgt: Target, artefacts: Artefacts, parameters: dict[str, str], progress: Progress) -> dict[str, str]:
-    """Upload artefacts, create and execute a change set, wait for it, and return the stack outputs."""
+def stack_parameters(name: str) -> dict[str, str] | None:
+    """The parameters the stack ``name`` runs with, or None when there is no stack to update."""
+    current = _stack(name)
+    if current is None or current["StackStatus"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
+        return None
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in current.get("Parameters", [])}
+
+
+def _report_parameters(plan: parameters.Plan, progress: Progress) -> None:
+    for change in plan.changes:
+        progress(f"parameter {change}")
+    if plan.kept:
+        progress("keeping " + ", ".join(f"{name}={plan.effective[name]}" for name in plan.kept))
+
+
+def _refuse_kept_data(tgt: Target, template: dict[str, Any]) -> None:
+    """A new stack of a stage whose last stack left data behind would collide with it: say so before trying."""
+    leftovers = [
+        r for r in retained.kept_resources(template, tgt.stack_name, tgt.account, tgt.region) if retained.exists(r)
+    ]
+    if leftovers:
+        raise DeployError(
+            f"stage {tgt.stage} still holds data kept from an earlier stack ({', '.join(map(str, leftovers))}); "
+            f"a new stack cannot take these names. Save what you need, then remove them with "
+            f"`pipeline destroy --stage {tgt.stage} --delete-data`, or deploy another stage"
+        )
+
+
+def deploy(tgt: Target, artefacts: Artefacts, given: dict[str, str], progress: Progress) -> dict[str, str]:
+    """Upload artefacts, create and execute a change set, wait for it, and return the stack outputs.
+
+    Parameters not in ``given`` keep the value the stack already has (`UsePreviousValue`); a new stack takes the
+    template defaults.
+    """
     cfn = aws.client("cloudformation")
     ensure_artifact_bucket(tgt.artifact_bucket, tgt.region)
     progress(f"uploading artefacts to s3://{tgt.artifact_bucket}/")
@@ -166,7 +200,7 @@ def deploy(tgt: Target, artefacts: Artefacts, parameters: dict[str, str], progre
         "CodeKey": artefacts.code_key,
         "BatchDefinitionKey": definition_key,
         **layer,
-        **parameters,
+        **given,
     }
     existing = _stack(tgt.stack_name)
     if existing and existing["StackStatus"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
@@ -174,6 +208,11 @@ def deploy(tgt: Target, artefacts: Artefacts, parameters: dict[str, str], progre
         cfn.delete_stack(StackName=tgt.stack_name)
         _wait(tgt.stack_name, progress, deleting=True)
         existing = None
+    previous = stack_parameters(tgt.stack_name) if existing else None
+    plan = parameters.plan(artefacts.template, params, previous)
+    _report_parameters(plan, progress)
+    if not existing:
+        _refuse_kept_data(tgt, artefacts.template)
     change_type = "UPDATE" if existing else "CREATE"
     change_set = f"deploy-{int(time.time())}"
     cfn.create_change_set(
@@ -181,7 +220,7 @@ def deploy(tgt: Target, artefacts: Artefacts, parameters: dict[str, str], progre
         ChangeSetName=change_set,
         ChangeSetType=change_type,
         TemplateURL=_template_url(tgt.artifact_bucket, template_key, tgt.region),
-        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in params.items()],
+        Parameters=plan.cfn,
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
     )
     described = _wait_change_set(tgt.stack_name, change_set)
@@ -246,58 +285,78 @@ def outputs(stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in current.get("Outputs", [])}
 
 
-def destroy(tgt: Target, progress: Progress, force: bool = False) -> None:
-    """Delete the stage's stack; buckets that still hold objects are emptied only with ``force``."""
+def destroy(tgt: Target, progress: Progress, delete_data: bool = False) -> list[retained.Kept]:
+    """Delete the stage's stack; its buckets, tables and log groups stay unless ``delete_data``. Returns what stays.
+
+    With ``delete_data`` the kept resources are removed after the stack (buckets emptied of every version first),
+    also when the stack itself is already gone, so a stage can be deployed afresh under the same name.
+    """
+    from pipeline.deploy import package
+    from pipeline.deploy.cfn_yaml import load_template
+
+    kept = retained.kept_resources(load_template(package.TEMPLATE), tgt.stack_name, tgt.account, tgt.region)
     current = _stack(tgt.stack_name)
-    if not current:
+    if current is None:
         progress(f"stack {tgt.stack_name} does not exist")
-        return
-    outs = outputs(tgt.stack_name)
-    s3 = aws.client("s3")
-    for key in ("IngestBucket", "ResultsBucket"):
-        bucket = outs.get(key)
-        if not bucket:
-            continue
-        try:
-            listed = s3.list_object_versions(Bucket=bucket, MaxKeys=1)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "NoSuchBucket":
-                continue  # already removed by hand: the stack deletion skips it
-            raise
-        if not (listed.get("Versions") or listed.get("DeleteMarkers")):
-            continue
-        if not force:
-            raise DeployError(f"bucket {bucket} still holds data; rerun with --force to delete it with the stack")
-        progress(f"emptying {bucket}")
-        paginator = s3.get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=bucket):
-            objects = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-            ]
-            for i in range(0, len(objects), 1000):
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": objects[i : i + 1000], "Quiet": True})
-    aws.client("cloudformation").delete_stack(StackName=tgt.stack_name)
-    _wait(tgt.stack_name, progress, deleting=True)
-    progress(f"stack {tgt.stack_name} deleted")
+    else:
+        if delete_data:  # emptied first, so nothing lands in them between the stack's deletion and theirs
+            for resource in kept:
+                if resource.type == "AWS::S3::Bucket" and retained.exists(resource):
+                    retained.empty_bucket(resource.name, progress)
+        aws.client("cloudformation").delete_stack(StackName=tgt.stack_name)
+        _wait(tgt.stack_name, progress, deleting=True)
+        progress(f"stack {tgt.stack_name} deleted")
+    present = [r for r in kept if retained.exists(r)]
+    if delete_data:
+        for resource in present:
+            retained.remove(resource, progress)
+        return []
+    if present:
+        progress("kept (the stage's data, which a stack deletion never removes):")
+        for resource in present:
+            progress(f"  {resource}")
+        progress(
+            f"remove them with `pipeline destroy --stage {tgt.stage} --delete-data`; until then a new stack of "
+            f"stage {tgt.stage} cannot be created"
+        )
+    return present
 
 
-def deploy_stage(stage: str, parameters: dict[str, str], progress: Progress, local: bool) -> dict[str, str]:
+def _local_boundary(tgt: Target, progress: Progress) -> str:
+    """The local cloud's boundary, created from the shipped document on first use (what `pipeline bootstrap` does).
+
+    MiniStack does not enforce IAM (nor attach a role's boundary); the parameter keeps the deploy as on AWS.
+    """
+    try:
+        return boundary.require(tgt.partition, tgt.account)
+    except boundary.BoundaryMissingError:
+        return boundary.ensure(tgt.partition, tgt.account, progress)
+
+
+def deploy_stage(stage: str, given: dict[str, str], progress: Progress, local: bool) -> dict[str, str]:
     """Build and deploy a stage: the code zip alone into the local cloud, code plus dependencies layer on AWS."""
     from pipeline.deploy import package
     from pipeline.deploy.cfn_yaml import load_template
 
     tgt = target(stage)
-    if local:
-        parameters = {**LOCAL_PARAMETERS, **parameters}
+    template = load_template(package.TEMPLATE)
+    if local:  # MiniStack does not enforce IAM, but the roles carry the boundary all the same
+        given = {
+            **LOCAL_PARAMETERS,
+            **given,
+            "PermissionsBoundaryArn": _local_boundary(tgt, progress),
+        }
+        parameters.plan(template, given, None)  # unknown names fail before the build
         artefacts = package.build()
     else:
-        platform = platform_of(parameters)
-        layer_arn = pandas_layer_arn(load_template(package.TEMPLATE), tgt.region, parameters)
+        given = {**given, "PermissionsBoundaryArn": boundary.require(tgt.partition, tgt.account)}
+        effective = parameters.plan(template, given, stack_parameters(tgt.stack_name)).effective
+        platform = platform_of(effective)
+        layer_arn = pandas_layer_arn(template, tgt.region, effective)
         progress(f"AWS SDK for pandas layer: {layer_arn or 'none'}")
         progress(f"building the dependencies layer for {platform.runtime}/{platform.arch}")
         artefacts = package.build(platform=platform)
     progress(f"built code artefact {artefacts.code_key} ({len(artefacts.code_zip) / 1024:.0f} KiB)")
     if artefacts.layer:
         progress(f"built dependencies layer {artefacts.layer.key} ({len(artefacts.layer.zip) / 1024:.0f} KiB)")
-    return deploy(tgt, artefacts, parameters, progress)
+    return deploy(tgt, artefacts, given, progress)

@@ -3,13 +3,15 @@
 The session's local cloud and its Lambda workers log each call (`PIPELINE_CALL_LOG`, set by conftest). This
 module runs last (conftest orders it) and judges the calls of the whole session: each is mapped to the IAM
 requests AWS authorises for it and evaluated against the function's role policies, taken from
-cloudformation/template.yaml and resolved against the deployed stacks. It also drives one inline and one paged
-file itself, so it proves the main paths when run alone.
+cloudformation/template.yaml and resolved against the deployed stacks, under each role's permissions boundary (the
+managed policy the stack names, as the local IAM holds it; MiniStack enforces neither). It also drives one inline
+and one paged file itself, so it proves the main paths when run alone.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -62,9 +64,26 @@ def _deployments(stack: dict[str, str]) -> list[Deployed]:
     ]
 
 
+_BOUNDARIES: dict[str, dict[str, Any]] = {}
+
+
+def _boundaries(deployments: list[Deployed]) -> dict[str, dict[str, Any]]:
+    """Each boundary the stacks name, with the document of its default version in the local IAM."""
+    for d in deployments:
+        arn = d.parameters.get("PermissionsBoundaryArn", "")
+        if arn and arn not in _BOUNDARIES:
+            iam = boto3.client("iam", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                               aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+            version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+            document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+            _BOUNDARIES[arn] = json.loads(document) if isinstance(document, str) else document
+    return _BOUNDARIES
+
+
 def _roles(template: dict[str, Any], deployments: list[Deployed]) -> dict[str, FunctionRole]:
     """The functions of ``deployments`` by name, with their roles resolved from ``template``."""
-    return {name: role for d in deployments for name, role in function_roles(template, d).items()}
+    boundaries = _boundaries(deployments)
+    return {name: role for d in deployments for name, role in function_roles(template, d, boundaries).items()}
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +143,21 @@ def test_every_recorded_call_is_allowed_by_its_functions_role(report: Report) ->
     assert not problems, "calls the template's roles do not allow:\n" + "\n".join(problems)
 
 
+def test_every_role_is_judged_under_the_shipped_boundary(roles: dict[str, FunctionRole]) -> None:
+    """The check above evaluates each call under the role's boundary: the boundary the stacks name is the shipped
+    docs/permissions-boundary.json, so a boundary that cut a call the pipeline makes would fail it."""
+    from pipeline.deploy import boundary
+
+    assert roles and all(role.boundary == (boundary.document(),) for role in roles.values()), sorted(
+        (r.logical_role, r.boundary_arn) for r in roles.values()
+    )
+
+
 def test_resolved_roles_match_the_roles_the_stack_deployed(stack: dict[str, str], template: dict[str, Any]) -> None:
     """The resolver agrees with CloudFormation: the policies it builds are the ones IAM holds for each role."""
     iam = _client(stack, "iam")
     deployed = deployed_stack(_client(stack, "cloudformation"), f"pipeline-{stack['Stage']}")
-    for role in function_roles(template, deployed).values():
+    for role in function_roles(template, deployed, _boundaries([deployed])).values():
         name = role.role_arn.rsplit("/", 1)[-1]
         held = [
             iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
@@ -136,6 +165,8 @@ def test_resolved_roles_match_the_roles_the_stack_deployed(stack: dict[str, str]
         ]
         held = [json.loads(doc) if isinstance(doc, str) else doc for doc in held]
         assert held == list(role.documents), role.logical_role
+        # on AWS the role carries the boundary; MiniStack's CloudFormation does not attach it (docs/local-cloud.md)
+        assert role.boundary_arn == deployed.parameters["PermissionsBoundaryArn"], role.logical_role
 
 
 def test_removing_any_used_action_from_a_role_fails_naming_function_action_and_resource(

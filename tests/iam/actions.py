@@ -61,7 +61,8 @@ def _s3_object(action: str, version_action: str | None = None) -> Mapper:
 
 def _s3_delete_objects(params: Params, where: Account) -> list[Request]:
     bucket, keys = _need(params, "Bucket", "Keys")
-    return [Request("s3:DeleteObject", f"arn:{where.partition}:s3:::{bucket}/{key}") for key in keys]
+    action = "s3:DeleteObjectVersion" if params.get("Versioned") else "s3:DeleteObject"
+    return [Request(action, f"arn:{where.partition}:s3:::{bucket}/{key}") for key in keys]
 
 
 def _s3_bucket(action: str) -> Mapper:
@@ -198,6 +199,54 @@ def _glue_table(action: str, table_param: str) -> Mapper:
     return requests
 
 
+# ------------------------------------------------------------------ CloudFormation, IAM, Logs, Lambda (the CLI's calls)
+def _stack(action: str) -> Mapper:
+    def requests(params: Params, where: Account) -> list[Request]:
+        (name,) = _need(params, "StackName")
+        if name.startswith("arn:"):
+            return [Request(action, name)]
+        # a stack's ARN ends in its id, which a call by name does not know; policies match it with `/*`
+        stack = f"arn:{where.partition}:cloudformation:{where.region}:{where.account}:stack/{name}"
+        return [Request(action, f"{stack}/00000000-0000-0000-0000-000000000000")]
+
+    return requests
+
+
+def _by_arn(action: str, name: str) -> Mapper:
+    def requests(params: Params, where: Account) -> list[Request]:
+        (arn,) = _need(params, name)
+        return [Request(action, arn)]
+
+    return requests
+
+
+def _log_group(action: str) -> Mapper:
+    def requests(params: Params, where: Account) -> list[Request]:
+        (group,) = _need(params, "logGroupName")
+        return [Request(action, f"arn:{where.partition}:logs:{where.region}:{where.account}:log-group:{group}")]
+
+    return requests
+
+
+def _function(action: str) -> Mapper:
+    def requests(params: Params, where: Account) -> list[Request]:
+        (name,) = _need(params, "FunctionName")
+        if name.startswith("arn:"):
+            return [Request(action, name)]
+        return [Request(action, f"arn:{where.partition}:lambda:{where.region}:{where.account}:function:{name}")]
+
+    return requests
+
+
+def _anywhere(action: str) -> Mapper:
+    """Calls whose action has no resource type: authorised on `*`."""
+
+    def requests(params: Params, where: Account) -> list[Request]:
+        return [Request(action, "*")]
+
+    return requests
+
+
 def _no_permission(params: Params, where: Account) -> list[Request]:
     """Calls that need no IAM permission (sts:GetCallerIdentity)."""
     return []
@@ -242,6 +291,24 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("glue", "CreatePartition"): _glue_table("glue:CreatePartition", "TableName"),
     ("glue", "GetPartitions"): _glue_table("glue:GetPartitions", "TableName"),
     ("sts", "GetCallerIdentity"): _no_permission,
+    ("s3", "CreateBucket"): _s3_bucket("s3:CreateBucket"),
+    ("s3", "DeleteBucket"): _s3_bucket("s3:DeleteBucket"),
+    ("s3", "PutPublicAccessBlock"): _s3_bucket("s3:PutBucketPublicAccessBlock"),
+    ("s3", "PutBucketEncryption"): _s3_bucket("s3:PutEncryptionConfiguration"),
+    ("dynamodb", "DeleteTable"): _dynamodb_table("dynamodb:DeleteTable"),
+    ("stepfunctions", "ListExecutions"): _states_arn("states:ListExecutions", "stateMachineArn"),
+    ("stepfunctions", "GetExecutionHistory"): _states_arn("states:GetExecutionHistory", "executionArn"),
+    ("stepfunctions", "DescribeStateMachine"): _states_arn("states:DescribeStateMachine", "stateMachineArn"),
+    ("lambda", "Invoke"): _function("lambda:InvokeFunction"),
+    ("logs", "DescribeLogGroups"): _anywhere("logs:DescribeLogGroups"),
+    ("logs", "DeleteLogGroup"): _log_group("logs:DeleteLogGroup"),
+    ("iam", "GetPolicy"): _by_arn("iam:GetPolicy", "PolicyArn"),
+    ("cloudformation", "ListStacks"): _anywhere("cloudformation:ListStacks"),
+    **{
+        ("cloudformation", op): _stack(f"cloudformation:{op}")
+        for op in ("CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet", "DescribeStacks",
+                   "DescribeStackEvents", "DescribeStackResources", "GetTemplate", "DeleteStack")
+    },
 }
 
 

@@ -84,11 +84,20 @@ def decide(role: FunctionRole, request: Request) -> tuple[bool, str]:
         source_ip="10.0.0.1",
         secure_transport=True,
     )
-    result = evaluate(context, [parse_policy_document(doc) for doc in role.documents])
+    own = [parse_policy_document(doc) for doc in role.documents]
+    limits = [[parse_policy_document(doc) for doc in role.boundary]] if role.boundary else []
+    result = evaluate(context, own, *limits)
     if result.decision == "Allow":
         return True, f"statement {result.matched_sid or '(no Sid)'} of {role.logical_role}"
     if result.decision == "Deny":
-        return False, f"explicit deny by {result.matched_sid or '(no Sid)'} of {role.logical_role}"
+        where = (
+            f"the permissions boundary of {role.logical_role}"
+            if limits and evaluate(context, own).decision != "Deny"
+            else role.logical_role
+        )
+        return False, f"explicit deny by {result.matched_sid or '(no Sid)'} of {where}"
+    if limits and evaluate(context, own).decision == "Allow":
+        return False, f"{role.logical_role} allows it, its permissions boundary {role.boundary_arn} does not"
     return False, f"no statement of {role.logical_role} allows it"
 
 

@@ -1,5 +1,9 @@
 """Each Lambda function's role policies from the CloudFormation template, resolved against a deployed stack.
 
+A role's `PermissionsBoundary` is resolved to its ARN and paired with that managed policy's document, which the
+caller supplies (the shipped file, or the version IAM holds): AWS allows a role's request only when both its own
+policies and its boundary allow it.
+
 Intrinsics (`Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`, `Fn::Split`, `Fn::Select`, `Fn::If`) are resolved with the
 stack's parameters and the physical ids CloudFormation reports (`DescribeStackResources`); an attribute or
 function this module does not know raises `TemplateError` rather than guessing.
@@ -43,6 +47,8 @@ class FunctionRole:
     role_arn: str
     where: Account
     documents: tuple[dict[str, Any], ...]
+    boundary_arn: str = ""
+    boundary: tuple[dict[str, Any], ...] = ()
 
 
 def deployed_stack(cloudformation: Any, stack_name: str) -> Deployed:
@@ -109,6 +115,10 @@ class _Resolver:
         if logical not in self.stack.resources:
             raise TemplateError(f"GetAtt {logical}.{attribute}: {logical} is not deployed")
         kind, physical = self.stack.resources[logical]
+        if kind == "AWS::IAM::Role" and attribute == "Arn":  # a role's ARN carries its path
+            path = self(self.template["Resources"][logical]["Properties"].get("Path", "/"))
+            w = self.stack.where
+            return f"arn:{w.partition}:iam::{w.account}:role{path}{physical}"
         return get_att(kind, physical, attribute, self.stack.where)
 
     def fn_sub(self, arg: str | list[Any]) -> str:
@@ -184,7 +194,7 @@ def _role_documents(template: dict[str, Any], logical_role: str) -> list[dict[st
     """The unresolved policy documents of a role: its inline `Policies` and `AWS::IAM::(Managed)Policy`s naming it."""
     resources = template["Resources"]
     role = resources[logical_role]["Properties"]
-    unsupported = [k for k in ("ManagedPolicyArns", "PermissionsBoundary") if role.get(k)]
+    unsupported = [k for k in ("ManagedPolicyArns",) if role.get(k)]
     if unsupported:
         raise TemplateError(f"{logical_role}: {', '.join(unsupported)} cannot be evaluated offline")
     documents = [p["PolicyDocument"] for p in role.get("Policies", [])]
@@ -194,9 +204,16 @@ def _role_documents(template: dict[str, Any], logical_role: str) -> list[dict[st
     return documents
 
 
-def function_roles(template: dict[str, Any], stack: Deployed) -> dict[str, FunctionRole]:
-    """Every Lambda function of ``stack`` by physical name, with its role's resolved policy documents."""
+def function_roles(
+    template: dict[str, Any], stack: Deployed, boundaries: dict[str, dict[str, Any]] | None = None
+) -> dict[str, FunctionRole]:
+    """Every Lambda function of ``stack`` by physical name, with its role's resolved policy documents.
+
+    ``boundaries`` maps a permissions boundary's ARN to its document; a role whose boundary is not in it raises
+    `TemplateError` (a boundary that cannot be evaluated must not be skipped).
+    """
     resolve = _Resolver(template, stack)
+    boundaries = boundaries or {}
     roles: dict[str, FunctionRole] = {}
     for logical, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::Lambda::Function":
@@ -208,6 +225,10 @@ def function_roles(template: dict[str, Any], stack: Deployed) -> dict[str, Funct
             role["Fn::GetAtt"][0] if isinstance(role["Fn::GetAtt"], list) else role["Fn::GetAtt"].split(".")[0]
         )
         name = resolve.ref(logical)
+        boundary_arn = resolve(template["Resources"][logical_role]["Properties"].get("PermissionsBoundary", ""))
+        boundary_arn = "" if boundary_arn is _NO_VALUE else str(boundary_arn)
+        if boundary_arn and boundary_arn not in boundaries:
+            raise TemplateError(f"{logical_role}: no document given for its permissions boundary {boundary_arn}")
         roles[name] = FunctionRole(
             name,
             logical,
@@ -215,6 +236,8 @@ def function_roles(template: dict[str, Any], stack: Deployed) -> dict[str, Funct
             resolve(role),
             stack.where,
             tuple(resolve(doc) for doc in _role_documents(template, logical_role)),
+            boundary_arn,
+            (boundaries[boundary_arn],) if boundary_arn else (),
         )
     return roles
 

@@ -143,9 +143,27 @@ def test_queue_topic_state_machine_and_glue_resources() -> None:
     ]
 
 
+def test_the_cli_calls_map_to_their_resources() -> None:
+    """Calls `pipeline deploy`, `destroy` and the run commands make (judged against the deployer's policies)."""
+    assert requests("cloudformation", "CreateChangeSet", StackName="pipeline-t") == [
+        Request("cloudformation:CreateChangeSet",
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/pipeline-t/00000000-0000-0000-0000-000000000000")
+    ]  # fmt: skip
+    assert requests("s3", "DeleteObjects", Bucket="b", Keys=["k"], Versioned=True) == [
+        Request("s3:DeleteObjectVersion", "arn:aws:s3:::b/k")
+    ]
+    assert requests("logs", "DeleteLogGroup", logGroupName="/aws/lambda/f") == [
+        Request("logs:DeleteLogGroup", "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/f")
+    ]
+    assert requests("lambda", "Invoke", FunctionName="pipeline-t-processor") == [
+        Request("lambda:InvokeFunction", "arn:aws:lambda:us-east-1:123456789012:function:pipeline-t-processor")
+    ]
+    assert requests("logs", "DescribeLogGroups") == [Request("logs:DescribeLogGroups", "*")]
+
+
 def test_unknown_operations_and_missing_parameters_fail_loudly() -> None:
-    with pytest.raises(UnmappedCall, match="s3 DeleteBucket has no IAM mapping"):
-        requests("s3", "DeleteBucket", Bucket="b")
+    with pytest.raises(UnmappedCall, match="s3 PutBucketAcl has no IAM mapping"):
+        requests("s3", "PutBucketAcl", Bucket="b")
     with pytest.raises(UnmappedCall, match="does not record QueueName"):
         requests("sqs", "GetQueueUrl")
 
@@ -156,7 +174,8 @@ def test_every_mapped_action_is_a_real_iam_action() -> None:
         "Bucket": "b", "Key": "k", "Keys": ["k"], "VersionId": "v", "TableName": "t", "RequestItems": ["t"],
         "TransactItems": ["Put:t", "Update:t", "Delete:t", "ConditionCheck:t"], "TopicArn": "arn:aws:sns:r:1:t",
         "QueueUrl": "http://h/1/q", "QueueName": "q", "stateMachineArn": "arn:aws:states:r:1:stateMachine:m",
-        "executionArn": "arn:aws:states:r:1:execution:m:e", "DatabaseName": "d", "Name": "n",
+        "executionArn": "arn:aws:states:r:1:execution:m:e", "DatabaseName": "d", "Name": "n", "FunctionName": "f",
+        "StackName": "s", "PolicyArn": "arn:aws:iam::1:policy/p", "logGroupName": "/aws/lambda/f",
     }  # fmt: skip
     where = Account("aws", "us-east-1", "1", ("arn:aws:states:r:1:stateMachine:m",))
     names = {r.action for (service, op) in MAPPERS for r in requests_for(Call("f", service, op, samples), where)}

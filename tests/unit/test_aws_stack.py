@@ -1,7 +1,8 @@
-"""The template's AWS side (layers, tracing, Powertools settings, dashboard, alarms) and destroying a stage."""
+"""The template's AWS side (layers, tracing, Powertools, dashboard, alarms, kept data) and deploy parameters."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -9,9 +10,9 @@ from typing import Any
 import pytest
 from conftest import REPO
 
-from pipeline.deploy import stack
+from pipeline.deploy import parameters, retained, stack
 from pipeline.deploy.cfn_yaml import load_template
-from pipeline.deploy.stack import DeployError, Target, pandas_layer_arn, platform_of
+from pipeline.deploy.stack import DeployError, pandas_layer_arn, platform_of
 
 TEMPLATE = REPO / "cloudformation" / "template.yaml"
 PANDAS_FUNCTIONS = {"ProcessorFunction", "PagerFunction", "PageProcessorFunction"}
@@ -143,96 +144,159 @@ def test_no_regional_default_asks_for_an_explicit_arn(template, region, paramete
         pandas_layer_arn(template, region, parameters)
 
 
-# ------------------------------------------------------------------ destroy
+# ------------------------------------------------------------------ deploys keep parameters (issue 12, finding 9)
+PREVIOUS = {
+    "Stage": "dev", "ArtifactBucket": "a", "CodeKey": "code-1.zip", "BatchDefinitionKey": "b-1", "DepsLayerKey": "d-1",
+    "PageRows": "10000", "PandasLayerArn": "arn:aws:lambda:eu-west-3:336392948345:layer:AWSSDKPandas-Python313:4",
+    "LambdaRuntime": "python3.13", "LambdaArchitecture": "arm64", "InlineMaxBytes": "5000000",
+}  # fmt: skip
+MANAGED = {"Stage": "dev", "ArtifactBucket": "a", "CodeKey": "code-2.zip", "BatchDefinitionKey": "b-2"}
 
 
-class FakeS3:
-    def __init__(self, objects: dict[str, list[dict[str, str]]]) -> None:
-        self.objects = objects
-        self.deleted: list[tuple[str, int]] = []
-
-    def list_object_versions(self, Bucket: str, MaxKeys: int = 1000) -> dict[str, Any]:
-        return {"Versions": self.objects.get(Bucket, [])[:MaxKeys]}
-
-    def get_paginator(self, name: str) -> Any:
-        fake = self
-
-        class Paginator:
-            def paginate(self, Bucket: str) -> list[dict[str, Any]]:
-                return [{"Versions": list(fake.objects.get(Bucket, [])), "DeleteMarkers": []}]
-
-        return Paginator()
-
-    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> None:
-        self.deleted.append((Bucket, len(Delete["Objects"])))
-        self.objects[Bucket] = []
+def test_a_plain_deploy_keeps_every_parameter_the_stage_runs_with(template):
+    """Before the fix the change set named only the managed keys, so PageRows fell back to 50000, the layer ARN,
+    runtime and architecture to their defaults."""
+    plan = parameters.plan(template, MANAGED, PREVIOUS)
+    sent = {p["ParameterKey"]: p for p in plan.cfn}
+    for name in ("PageRows", "PandasLayerArn", "LambdaRuntime", "LambdaArchitecture", "InlineMaxBytes", "DepsLayerKey"):
+        assert sent[name] == {"ParameterKey": name, "UsePreviousValue": True}, name
+    assert sent["CodeKey"] == {"ParameterKey": "CodeKey", "ParameterValue": "code-2.zip"}
+    assert "LogLevel" not in sent  # never set: stays at its default, as CloudFormation does
+    assert plan.effective["PageRows"] == "10000" and plan.effective["LogLevel"] == "INFO"
+    assert plan.changes == []
+    assert plan.kept == ["PandasLayerArn", "LambdaRuntime", "LambdaArchitecture", "PageRows"]
+    assert str(platform_of(plan.effective)) == "python3.13/arm64"  # the layer is built for what the stage runs
 
 
-class FakeCloudFormation:
-    def __init__(self) -> None:
-        self.exists = True
-
-    def describe_stacks(self, StackName: str) -> dict[str, Any]:
-        if not self.exists:
-            from botocore.exceptions import ClientError
-
-            raise ClientError({"Error": {"Code": "ValidationError", "Message": "does not exist"}}, "DescribeStacks")
-        outputs = [{"OutputKey": k, "OutputValue": v} for k, v in (("IngestBucket", "in"), ("ResultsBucket", "out"))]
-        return {"Stacks": [{"StackStatus": "CREATE_COMPLETE", "Outputs": outputs}]}
-
-    def delete_stack(self, StackName: str) -> None:
-        self.exists = False
+def test_a_changed_parameter_is_reported_old_to_new(template):
+    plan = parameters.plan(template, {**MANAGED, "PageRows": "50000", "LogLevel": "DEBUG"}, PREVIOUS)
+    assert [str(c) for c in plan.changes] == ["LogLevel: (new parameter) -> 'DEBUG'", "PageRows: '10000' -> '50000'"]
+    assert {"ParameterKey": "PageRows", "ParameterValue": "50000"} in plan.cfn
+    # the same value again is no change; the managed keys (new code every build) are never reported
+    assert parameters.plan(template, {**MANAGED, "PageRows": "10000"}, PREVIOUS).changes == []
 
 
-@pytest.fixture
-def fake_cloud(monkeypatch):
-    s3 = FakeS3({"in": [{"Key": "orders/a.csv", "VersionId": "v1"}, {"Key": "orders/a.csv", "VersionId": "v2"}]})
-    cfn = FakeCloudFormation()
-    monkeypatch.setattr(stack.aws, "client", lambda name: {"s3": s3, "cloudformation": cfn}[name])
-    return s3, cfn
+def test_a_new_stack_sends_only_what_is_given(template):
+    plan = parameters.plan(template, {**MANAGED, "PageRows": "5000"}, None)
+    assert all("UsePreviousValue" not in p for p in plan.cfn)
+    assert plan.effective["PageRows"] == "5000" and plan.effective["InlineMaxBytes"] == "5000000"
+    assert plan.changes == [] and plan.kept == []
 
 
-def test_destroy_refuses_while_a_bucket_holds_data(fake_cloud):
-    s3, cfn = fake_cloud
-    with pytest.raises(DeployError, match="--force"):
-        stack.destroy(Target("dev", "us-east-1", "1"), lambda line: None)
-    assert cfn.exists and s3.deleted == []
+def test_unknown_or_malformed_overrides_are_readable_errors(template):
+    with pytest.raises(parameters.ParameterError, match="no parameter PageRow;"):
+        parameters.plan(template, {"PageRow": "1"}, None)
+    assert parameters.parse_overrides(["PageRows=10", "Failpoints=a=b", "LogLevel="]) == {
+        "PageRows": "10", "Failpoints": "a=b", "LogLevel": ""
+    }  # fmt: skip
+    for bad in ("PageRows", "=10"):
+        with pytest.raises(parameters.ParameterError, match="expected KEY=VALUE"):
+            parameters.parse_overrides([bad])
 
 
-def test_destroy_with_force_empties_every_version_then_deletes(fake_cloud):
-    s3, cfn = fake_cloud
-    lines: list[str] = []
-    stack.destroy(Target("dev", "us-east-1", "1"), lines.append, force=True)
-    assert s3.deleted == [("in", 2)]
-    assert not cfn.exists
-    assert lines[-1] == "stack pipeline-dev deleted"
+# ------------------------------------------------------------------ what a deleted stack keeps (finding 10)
+STATEFUL = ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::Logs::LogGroup", "AWS::SQS::Queue", "AWS::KMS::Key")
 
 
-# ------------------------------------------------------------------ the deployer's policy
+def test_every_stateful_resource_says_what_happens_to_its_data(template):
+    """No stateful resource relies on the implicit `Delete`: each states both policies (checked before the fix:
+    none had either)."""
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] in STATEFUL:
+            assert resource.get("DeletionPolicy") and resource.get("UpdateReplacePolicy"), logical_id
 
 
-def test_deployer_policy_fits_a_managed_policy_and_covers_every_resource_type(template):
-    policy = json.loads((REPO / "docs" / "deployer-policy.json").read_text(encoding="utf-8"))
-    assert len(json.dumps(policy, separators=(",", ":"))) <= 6144  # the managed policy size limit
-    actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    prefixes = {a.split(":")[0] for a in actions}
-    service = {"Logs": "logs", "StepFunctions": "states", "CloudWatch": "cloudwatch", "KMS": "kms"}
-    for resource in template["Resources"].values():
-        name = resource["Type"].split("::")[1]
-        assert service.get(name, name.lower()) in prefixes, resource["Type"]
-    for needed in ("cloudformation:CreateChangeSet", "s3:PutObject", "iam:PassRole", "lambda:PublishLayerVersion"):
-        assert needed in actions
-    assert "lambda:GetLayerVersion" in actions and "athena:StartQueryExecution" in actions
+def test_buckets_tables_and_logs_are_kept_and_named_for_any_stage(template):
+    kept = {(k.type, k.name) for k in retained.kept_resources(template, "pipeline-dev", "123456789012", "eu-west-1")}
+    assert kept == {
+        ("AWS::S3::Bucket", "pipeline-dev-ingest-123456789012-eu-west-1"),
+        ("AWS::S3::Bucket", "pipeline-dev-results-123456789012-eu-west-1"),
+        ("AWS::S3::Bucket", "pipeline-dev-logs-123456789012-eu-west-1"),
+        ("AWS::DynamoDB::Table", "pipeline-dev-records"),
+        ("AWS::DynamoDB::Table", "pipeline-dev-jobs"),
+        *(("AWS::Logs::LogGroup", f"/aws/lambda/pipeline-dev-{f}") for f in
+          ("processor", "inventory", "pager", "page-processor", "job-steps")),
+        ("AWS::Logs::LogGroup", "/aws/vendedlogs/states/pipeline-dev-batch"),
+    }  # fmt: skip
+    for logical_id in ("IngestBucket", "ResultsBucket", "RecordsTable", "JobsTable"):
+        # a failed first deploy rolls back completely, so a retry does not collide with its own leftovers
+        assert template["Resources"][logical_id]["DeletionPolicy"] == "RetainExceptOnCreate", logical_id
+        assert template["Resources"][logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
 
 
-def test_destroy_skips_a_bucket_removed_by_hand(fake_cloud, monkeypatch):
-    from botocore.exceptions import ClientError
+def test_a_kept_resource_whose_name_only_the_stack_knows_is_refused(template):
+    changed = copy.deepcopy(template)
+    changed["Resources"]["JobsTable"]["Properties"]["TableName"] = {"Fn::Sub": "${AWS::StackName}-${JobsSuffix}"}
+    with pytest.raises(retained.RetainedError, match="JobsTable: its name uses"):
+        retained.kept_resources(changed, "pipeline-dev", "1", "r")
 
-    s3, cfn = fake_cloud
 
-    def gone(Bucket: str, MaxKeys: int = 1000) -> dict[str, Any]:
-        raise ClientError({"Error": {"Code": "NoSuchBucket", "Message": "gone"}}, "ListObjectVersions")
+def test_results_versions_and_athena_results_expire_ingest_versions_never(template):
+    results = template["Resources"]["ResultsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    by_id = {r["Id"]: r for r in results}
+    assert by_id["ExpireReplacedVersions"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "ResultsNoncurrentVersionDays"}
+    }
+    assert by_id["ExpireReplacedVersions"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert by_id["ExpireAthenaQueryResults"]["Prefix"] == "_athena/"
+    ingest = template["Resources"]["IngestBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert [set(r) - {"Id", "Status"} for r in ingest] == [{"AbortIncompleteMultipartUpload"}]  # raw data is kept
 
-    monkeypatch.setattr(s3, "list_object_versions", gone)
-    stack.destroy(Target("dev", "us-east-1", "1"), lambda line: None)
-    assert not cfn.exists
+
+def test_both_data_buckets_log_their_access_to_the_stack_log_bucket(template):
+    resources = template["Resources"]
+    for name, prefix in (("IngestBucket", "ingest/"), ("ResultsBucket", "results/")):
+        assert resources[name]["Properties"]["LoggingConfiguration"] == {
+            "DestinationBucketName": {"Ref": "AccessLogsBucket"}, "LogFilePrefix": prefix
+        }  # fmt: skip
+    grant = resources["AccessLogsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert grant["Principal"] == {"Service": "logging.s3.amazonaws.com"} and grant["Action"] == "s3:PutObject"
+
+
+# ------------------------------------------------------------------ checkov skip reasons (finding 10)
+
+
+def test_no_checkov_skip_claims_an_account_level_access_log_or_an_sns_retry(template):
+    """The two reasons the review found untrue: S3 has no account-level access logging, and SNS does not retry a
+    Lambda invocation that failed."""
+    for logical_id, resource in template["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert "account level" not in skip["comment"], logical_id
+            assert "retried by SNS" not in skip["comment"] and "SNS retries" not in skip["comment"], logical_id
+            if skip["id"] == "CKV_AWS_18":
+                assert logical_id == "AccessLogsBucket"
+
+
+class _Refusing:
+    """A client whose every call fails with one error code."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def __getattr__(self, name: str) -> Any:
+        from botocore.exceptions import ClientError
+
+        def call(**_: Any) -> Any:
+            raise ClientError({"Error": {"Code": self.code, "Message": self.code}}, name)
+
+        return call
+
+
+@pytest.mark.parametrize(("code", "present"), [("404", False), ("NoSuchBucket", False), ("403", True)])
+def test_a_kept_bucket_name_is_taken_when_it_exists_or_another_account_holds_it(monkeypatch, code, present):
+    monkeypatch.setattr(retained.aws, "client", lambda name: _Refusing(code))
+    assert retained.exists(retained.Kept("IngestBucket", "AWS::S3::Bucket", "pipeline-dev-ingest-1-r")) is present
+
+
+def test_aws_errors_of_destroy_and_the_boundary_are_one_line_pipeline_errors(monkeypatch):
+    from pipeline.deploy import boundary
+    from pipeline.errors import PipelineError
+
+    monkeypatch.setattr(retained.aws, "client", lambda name: _Refusing("AccessDenied"))
+    with pytest.raises(PipelineError, match="could not delete table pipeline-dev-jobs"):
+        retained.remove(retained.Kept("JobsTable", "AWS::DynamoDB::Table", "pipeline-dev-jobs"), print)
+    with pytest.raises(boundary.BoundaryError, match="cannot read the permissions boundary"):
+        boundary.require("aws", "123456789012")
+    monkeypatch.setattr(retained.aws, "client", lambda name: _Refusing("NoSuchEntity"))
+    with pytest.raises(boundary.BoundaryMissingError, match="pipeline bootstrap"):
+        boundary.require("aws", "123456789012")
