@@ -88,6 +88,13 @@ def read_only_statement(sql: str, catalog: Catalog, *, row_cap: int | None = Non
 
     ``row_cap`` puts a `LIMIT` of that many rows on a top-level query that asks for more, so the engine stops early.
     """
+    try:
+        return _read_only_statement(sql, catalog, row_cap)
+    except RecursionError as exc:  # sqlglot parses and writes trees recursively
+        raise NotReadOnlyError("the statement is nested too deeply for the console's parser (35 levels or so)") from exc
+
+
+def _read_only_statement(sql: str, catalog: Catalog, row_cap: int | None) -> CheckedStatement:
     if not isinstance(sql, str):
         raise NotReadOnlyError("send the query as a string")
     _check_characters(sql)
@@ -126,7 +133,7 @@ def _check_characters(sql: str) -> None:
 def _tokens(sql: str, dialect: str) -> list[Token]:
     try:
         return Dialect.get_or_raise(dialect).tokenize(sql)
-    except (SqlglotError, ValueError, RecursionError) as exc:
+    except (SqlglotError, ValueError) as exc:
         raise NotReadOnlyError(f"the console cannot read this as {_SPOKEN[dialect]} SQL: {_first_line(exc)}") from exc
 
 
@@ -148,7 +155,7 @@ def _same_reading(sql: str) -> None:
 def _parse(sql: str, dialect: str) -> exp.Expression:
     try:
         parsed = sqlglot.parse(sql, read=dialect)
-    except (SqlglotError, ValueError, RecursionError) as exc:
+    except (SqlglotError, ValueError) as exc:
         raise NotReadOnlyError(f"the console cannot parse this as {_SPOKEN[dialect]} SQL: {_first_line(exc)}") from exc
     statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]  # a lone ; or comment
     if len(statements) != 1:

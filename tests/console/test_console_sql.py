@@ -276,6 +276,8 @@ HOSTILE = [
     "SELECT '",
     "SELECT 1 FROM",
     "(" * 5000 + "1" + ")" * 5000,
+    "SELECT * FROM " + "(SELECT * FROM " * 200 + "orders" + ")" * 200,
+    "SELECT " + "abs(" * 300 + "1" + ")" * 300,
     "SELECT " + "x" * MAX_SQL_CHARS,
 ]
 
