@@ -109,7 +109,7 @@ def _read_only_statement(sql: str, catalog: Catalog, row_cap: int | None) -> Che
     if first == "EXPLAIN":
         return _explain(sql, tokens[0], catalog)
     if first not in QUERY_STARTS:
-        raise NotReadOnlyError(f"the console runs read-only statements only ({KINDS}), not {first}")
+        raise NotReadOnlyError(f"the console runs read-only statements only ({KINDS}), not {first[:40]}")
     tree = _checked_query(sql, catalog)
     if row_cap is not None:
         _cap(tree, row_cap)
@@ -185,7 +185,7 @@ def _check_tree(tree: exp.Expression, catalog: Catalog, *, names: bool = True) -
     ctes = set()
     for cte in tree.find_all(exp.CTE):
         if not _PLAIN_NAME.fullmatch(cte.alias):
-            raise NotReadOnlyError(f"name the WITH query {cte.alias!r} with letters, digits and _ only")
+            raise NotReadOnlyError(f"name the WITH query {cte.alias[:100]!r} with letters, digits and _ only")
         ctes.add(cte.alias.lower())
     for node in tree.walk():
         if isinstance(node, exp.Table):
@@ -205,12 +205,13 @@ def _check_table(table: exp.Table, catalog: Catalog, ctes: set[str]) -> None:
         raise NotReadOnlyError(f"table functions such as {name}(...) are not allowed: query the stage's tables")
     name, database, source = table.name.lower(), table.db.lower(), table.catalog.lower()
     if source not in ("", "awsdatacatalog") or database not in ("", catalog.database.lower()):
-        where = ".".join(p for p in (table.catalog, table.db) if p)
+        where = ".".join(p for p in (table.catalog, table.db) if p)[:100]
         raise NotReadOnlyError(f"the console reads the stage's Glue database {catalog.database} only, not {where}")
     if (not database and name in ctes) or name in catalog.tables:
         return
     known = ", ".join(sorted(catalog.tables)) or "none yet"
-    raise NotReadOnlyError(f"no table {table.name!r} in the stage's Glue database {catalog.database} (tables: {known})")
+    shown = table.name[:100]
+    raise NotReadOnlyError(f"no table {shown!r} in the stage's Glue database {catalog.database} (tables: {known})")
 
 
 def _check_calls(text: str, tree: exp.Expression) -> None:
@@ -239,7 +240,8 @@ def _function_name(node: exp.Expression) -> str:
 
 
 def _function_refused(name: str) -> NotReadOnlyError:
-    return NotReadOnlyError(f"function {name} is not allowed in the console (docs/console.md lists the allowed ones)")
+    shown = name[:100]
+    return NotReadOnlyError(f"function {shown} is not allowed in the console (docs/console.md lists the allowed ones)")
 
 
 def _describe(node: exp.Expression) -> str:
