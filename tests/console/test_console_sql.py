@@ -43,6 +43,7 @@ LEGITIMATE = [
     "WITH daily AS (SELECT dt, sum(amount) AS s FROM orders GROUP BY dt), "
     "top AS (SELECT * FROM daily ORDER BY s DESC LIMIT 3) SELECT * FROM top",
     "WITH t(a, b) AS (SELECT 1, 2) SELECT * FROM t",
+    "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r",
     "SELECT o.order_id, o.amount FROM orders AS o WHERE o.amount > 100 AND o.status IN ('paid', 'shipped')",
     "SELECT status, count(*) FILTER (WHERE amount > 10) FROM orders GROUP BY status HAVING count(*) > 1",
     "SELECT approx_distinct(customer_id), approx_percentile(amount, 0.5) FROM orders",
@@ -230,6 +231,12 @@ HOSTILE = [
     "USE other",
     "SUMMARIZE orders",
     "WITH x AS (INSERT INTO orders SELECT * FROM orders) SELECT 1",
+    "WITH x AS (COPY (SELECT 1) TO '/tmp/x') SELECT 1",
+    "WITH x AS (SELECT 1) COPY x TO '/tmp/x'",
+    "WITH x AS (SELECT 1) INSERT INTO orders SELECT * FROM x",
+    "EXPLAIN WITH x AS (SELECT 1) COPY x TO '/tmp/x'",
+    "(COPY (SELECT 1) TO '/tmp/x')",
+    "SELECT * FROM (EXPLAIN ANALYZE COPY (SELECT 1) TO '/tmp/x')",
     "SELECT * FROM (DELETE FROM orders RETURNING *)",
     # more than one statement
     "SELECT 1; DROP TABLE orders",
