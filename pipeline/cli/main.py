@@ -232,21 +232,27 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("sql")
-@click.option("--param", "-p", multiple=True, help="Query parameter NAME=VALUE, referenced as %(NAME)s.")
+@click.option(
+    "--param",
+    "-p",
+    multiple=True,
+    help="NAME=VALUE for %(NAME)s in the SQL, pasted in as a quoted string literal (write a literal % as %%).",
+)
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @STAGE
 @JSON
 def query(sql: str, param: tuple[str, ...], as_csv: bool, stage: str | None, as_json: bool) -> None:
     """Run SQL through Athena against the stage's Glue database."""
-    from pipeline.query import run_query
+    from pipeline.query import parse_parameters, run_query
 
+    parameters = parse_parameters(param)
     outs = ops.outputs(resolve(stage))
     result = run_query(
         sql,
         database=outs["GlueDatabase"],
         workgroup=outs["AthenaWorkGroup"],
         output_location=outs["AthenaResultLocation"],
-        parameters=dict(p.split("=", 1) for p in param) or None,
+        parameters=parameters or None,
     )
     if as_json:
         emit_json([dict(zip(result.columns, row, strict=True)) for row in result.rows])
@@ -419,7 +425,8 @@ def reconcile(job_id: str, stage: str | None, as_json: bool) -> None:
     if as_json:
         emit_json({"job_id": result.job_id, "ok": result.ok, "counts": result.counts, "problems": result.problems})
     else:
-        console.print(mapping_table(result.counts, f"Reconciliation of {result.job_id}"))
+        if result.counts:  # none when the job has nothing to compare yet
+            console.print(mapping_table(result.counts, f"Reconciliation of {result.job_id}"))
         for problem in result.problems:
             console.print(f"[red]✗[/] {problem}")
         if result.ok:

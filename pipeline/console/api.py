@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline import aws
 from pipeline.cli import ops
 from pipeline.console import graph, health, rejects, rows
-from pipeline.console.sql import ensure_read_only
+from pipeline.console.sql import Catalog, read_only_statement
 from pipeline.errors import PipelineError
 from pipeline.jobs import JobStatus, JobStore
 from pipeline.jobs.executions import job_executions, list_executions, timeline
 
 MAX_QUERY_ROWS = 50_000
+TABLES_TTL_S = 30.0  # how long the console trusts its list of the Glue database's tables
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # ids are hex; users type a prefix
+EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")  # Step Functions' own limit is 80 characters
 
 
 class ApiError(PipelineError):
@@ -44,6 +49,7 @@ class ConsoleApi:
     stage: str
     allow_writes: bool = False
     _definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _tables: tuple[float, frozenset[str]] | None = None
 
     @property
     def store(self) -> JobStore:
@@ -74,6 +80,8 @@ class ConsoleApi:
         }
 
     def _job(self, job_id: str) -> dict[str, Any]:
+        if not JOB_ID.fullmatch(job_id):
+            raise NotFoundError(f"no job {job_id[:200]!r}: job ids are letters, digits, - and _")
         job = self.store.get(job_id)
         if job is None:
             try:
@@ -102,6 +110,8 @@ class ConsoleApi:
 
     def execution(self, name: str) -> dict[str, Any]:
         """One execution: its timeline and the state machine graph coloured by it."""
+        if not EXECUTION_NAME.fullmatch(name):
+            raise NotFoundError(f"no execution {name[:200]!r}")
         arn = graph.execution_arn(self.outs["StateMachineArn"], name)
         try:
             data = timeline(arn)
@@ -114,22 +124,40 @@ class ConsoleApi:
         job_id = name.rsplit("-", 1)[0]
         return {**data, "job_id": job_id, "graph": graph.build(self._definitions[arn], data)}
 
-    def query(self, sql: str) -> dict[str, Any]:
-        """Run one read-only statement through the same Athena path as `pipeline query`."""
+    def table_names(self) -> frozenset[str]:
+        """The tables of the stage's Glue database (listed at most every `TABLES_TTL_S` seconds)."""
+        now = time.monotonic()
+        if self._tables is None or now - self._tables[0] > TABLES_TTL_S:
+            pages = aws.client("glue").get_paginator("get_tables").paginate(DatabaseName=self.outs["GlueDatabase"])
+            self._tables = (now, frozenset(t["Name"].lower() for page in pages for t in page["TableList"]))
+        return self._tables[1]
+
+    def query(self, sql: Any) -> dict[str, Any]:
+        """Run one read-only statement through the same Athena path as `pipeline query`, at most 50,000 rows.
+
+        What runs is the statement as sqlglot rewrites it once checked (`ran`), with a LIMIT one past the cap.
+        """
         from pipeline.query import run_query
 
+        if sql is not None and not isinstance(sql, str):
+            raise ApiError("send the query as a JSON string in 'sql'")
         started = time.monotonic()
+        catalog = Catalog(self.outs.get("GlueDatabase", ""), self.table_names)
+        checked = read_only_statement(sql or "", catalog, row_cap=MAX_QUERY_ROWS + 1)
         result = run_query(
-            ensure_read_only(sql),
+            checked.sql,
             database=self.outs["GlueDatabase"],
             workgroup=self.outs["AthenaWorkGroup"],
             output_location=self.outs["AthenaResultLocation"],
+            max_rows=MAX_QUERY_ROWS,
         )
         return {
             "columns": result.columns,
-            "rows": result.rows[:MAX_QUERY_ROWS],
+            "rows": result.rows,
             "row_count": len(result.rows),
-            "truncated": len(result.rows) > MAX_QUERY_ROWS,
+            "truncated": result.truncated,
+            "row_cap": MAX_QUERY_ROWS,
+            "ran": checked.sql,
             "query_id": result.query_id,
             "seconds": round(time.monotonic() - started, 3),
         }
@@ -144,7 +172,7 @@ class ConsoleApi:
             "redrive": health.redrive_status(self.allow_writes),
         }
 
-    def redrive(self, job_id: str, confirm: str | None) -> dict[str, Any]:
+    def redrive(self, job_id: str, confirm: Any) -> dict[str, Any]:
         """Redrive a failed job: the one action that writes, only with --allow-writes and a confirmation."""
         if not self.allow_writes:
             raise ForbiddenError("the console is read-only: start it with --allow-writes to redrive")
@@ -152,6 +180,6 @@ class ConsoleApi:
         if function is None:
             raise ConflictError(note)
         job = self._job(job_id)
-        if confirm != job["job_id"]:
+        if not isinstance(confirm, str) or confirm != job["job_id"]:
             raise ApiError("confirm the redrive by sending the job's full id as 'confirm'")
         return {"job_id": job["job_id"], "result": function(self.outs, job["job_id"])}  # it decides what to redo

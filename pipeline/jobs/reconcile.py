@@ -10,7 +10,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline import aws
-from pipeline.contract import load_contract
+from pipeline.contract import ContractError, UnknownDatasetError, load_contract
+from pipeline.jobs.model import JobStatus
 from pipeline.jobs.store import JobStore
 from pipeline.store.records import record_key
 from pipeline.store.text_format import split_line
@@ -76,9 +77,20 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
     if job is None:
         result.problems.append("no such job")
         return result
-    if job.get("status") != "COMPLETE":
-        result.problems.append(f"job is {job.get('status')}: {job.get('cause', '')}".strip())
-    contract = load_contract(job["dataset"])
+    status, cause = job.get("status"), job.get("cause")
+    if status == JobStatus.RECEIVED:
+        result.problems.append("job is RECEIVED: it has not been processed yet, so there is nothing to reconcile")
+        return result
+    if status != JobStatus.COMPLETE:
+        result.problems.append(f"job is {status}" + (f": {cause}" if cause else ""))
+    if not job.get("dataset"):
+        result.problems.append("the job has no dataset (it stopped before one was known): nothing to compare")
+        return result
+    try:
+        contract = load_contract(job["dataset"])
+    except (UnknownDatasetError, ContractError) as exc:
+        result.problems.append(f"its dataset has no usable contract, so its rows cannot be checked: {exc}")
+        return result
     s3 = aws.client("s3")
     pages = store.pages(job_id)
     rows_in, valid, rejected = (int(job.get(k) or 0) for k in ("rows_input", "rows_valid", "rows_rejected"))

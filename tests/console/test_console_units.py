@@ -1,4 +1,4 @@
-"""The console's pieces without a cloud: graph colouring, the read-only SQL guard, progress, rejects, the server."""
+"""The console's pieces without a cloud: graph colouring, progress, rejects, the server (SQL: test_console_sql)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from pipeline.console import graph, rows
 from pipeline.console.api import ConsoleApi
 from pipeline.console.rejects import _rows
 from pipeline.console.server import make_server
-from pipeline.console.sql import NotReadOnlyError, ensure_read_only
 from pipeline.jobs.executions import LOOP_STATES
 
 PAGE, MORE = LOOP_STATES
@@ -132,38 +131,6 @@ def test_execution_arn_matches_the_cli() -> None:
         graph.execution_arn(machine, "abc-0")
         == "arn:aws:states:us-east-1:000000000000:execution:pipeline-e2e-batch:abc-0"
     )
-
-
-@pytest.mark.parametrize(
-    ("sql", "expected"),
-    [
-        ("select 1;", "select 1"),
-        ("-- note\nSELECT ';' AS x FROM t; -- end", "-- note\nSELECT ';' AS x FROM t"),
-        ("(SELECT 1)", "(SELECT 1)"),
-        ("WITH a AS (SELECT 1) SELECT * FROM a", "WITH a AS (SELECT 1) SELECT * FROM a"),
-        ("SHOW TABLES", "SHOW TABLES"),
-    ],
-)
-def test_read_only_statements_pass(sql: str, expected: str) -> None:
-    assert ensure_read_only(sql) == expected
-
-
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "DROP TABLE orders",
-        "select 1; drop table orders",
-        "",
-        " -- only a comment",
-        "/* x */ INSERT INTO t VALUES (1)",
-        "CREATE TABLE x AS SELECT 1",
-        "EXPLAIN ANALYZE INSERT INTO t SELECT 1",
-        "UNLOAD (SELECT 1) TO 's3://b/'",
-    ],
-)
-def test_statements_that_write_or_chain_are_refused(sql: str) -> None:
-    with pytest.raises(NotReadOnlyError):
-        ensure_read_only(sql)
 
 
 def test_progress_reaches_100_only_when_the_job_is_complete() -> None:

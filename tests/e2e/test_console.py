@@ -6,6 +6,7 @@ docs/console.png. Without /usr/bin/chromium (or Playwright) the browser test ski
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import os
@@ -248,7 +249,7 @@ def test_console_follows_a_paged_file_shows_its_execution_and_queries_it(
         page.locator("[data-testid=download]").click()
     csv_path = ARTIFACTS / "query.csv"
     download.value.save_as(str(csv_path))
-    assert csv_path.read_text().splitlines() == ["n", str(counts["valid"])]
+    assert list(csv.reader(csv_path.open(newline=""))) == [["n"], [str(counts["valid"])]]
     _shot(page, "05-query")
 
     # Health: dead-letter depth, failed jobs, and redrive disabled in a read-only console.
@@ -315,3 +316,198 @@ def test_redrive_needs_allow_writes_and_a_confirmation(
             url + f"api/jobs/{failed_job['job_id']}/redrive", b"{}", {"Content-Type": "application/json"}
         )
         assert status == 400 and "confirm" in body["error"]
+
+
+# ------------------------------------------------------------------ the query box and the API under bad input
+
+JSON_POST = {"Content-Type": "application/json"}
+
+
+def _query(url: str, sql: Any) -> tuple[int, dict[str, Any]]:
+    return _request(url + "api/query", json.dumps({"sql": sql}).encode(), JSON_POST)
+
+
+def test_the_reviews_attacks_are_refused_and_write_no_host_file(
+    console_url: str, stack: dict[str, str], tmp_path: Path
+) -> None:
+    """The statements that wrote and read host files through the local engine are refused; the engine would run them."""
+    from pipeline.query import run_query
+
+    attacks = [
+        f"EXPLAIN ANALYZE COPY (SELECT 1 AS a) TO '{tmp_path}/explained.csv'",
+        f"SELECT E'\\'' ; COPY (SELECT 2 AS a) TO '{tmp_path}/smuggled.csv' --'",
+        f"SELECT 1 /* /* */ ; COPY (SELECT 3 AS a) TO '{tmp_path}/nested.csv' ; /* */",
+        f"WITH x AS (SELECT 1) SELECT * FROM x; COPY (SELECT 4 AS a) TO '{tmp_path}/chained.csv'",
+        f"SELECT $$ ; COPY (SELECT 5 AS a) TO '{tmp_path}/dollar.csv' ; $$",
+        f"COPY (SELECT 6 AS a) TO '{tmp_path}/copied.csv'",
+        "SELECT read_text('/etc/passwd')",
+        "SELECT content FROM read_text('/etc/passwd')",
+        "SELECT * FROM glob('/*')",
+        "SELECT * FROM '/etc/passwd'",
+        f"ATTACH '{tmp_path}/attached.db' AS x",
+        "INSTALL httpfs",
+        "PRAGMA version",
+        "SET home_directory = '/tmp'",
+    ]
+    for sql in attacks:
+        status, body = _query(console_url, sql)
+        assert status == 422 and body["kind"] == "NotReadOnlyError", (sql, status, body)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # what the console stands between: the local engine itself runs such statements against the host
+    canary = tmp_path / "canary.csv"
+    run_query(
+        f"COPY (SELECT 7 AS a) TO '{canary}'",
+        database=stack["GlueDatabase"],
+        workgroup=stack["AthenaWorkGroup"],
+        output_location=stack["AthenaResultLocation"],
+    )
+    assert canary.read_text().split() == ["a", "7"]
+
+
+def test_legitimate_queries_run_as_the_checked_text(console_url: str) -> None:
+    """Queries pass the guard and run on the local engine; what ran is sqlglot's text, with the row cap."""
+    runs = {
+        "SELECT count(*) AS n FROM orders": ["n"],
+        "-- how many?\nselect status, count(*) AS n from ORDERS group by status order by 2; -- end": ["status", "n"],
+        "WITH d AS (SELECT dt, sum(amount) AS s FROM orders GROUP BY dt) SELECT * FROM d ORDER BY s DESC LIMIT 3": [
+            "dt",
+            "s",
+        ],
+        "SELECT x, 'it''s' AS q FROM UNNEST(ARRAY[1, 2, 3]) AS t(x)": ["x", "q"],
+        "EXPLAIN SELECT count(*) FROM orders": ["explain_key", "explain_value"],
+    }
+    for sql, columns in runs.items():
+        status, body = _query(console_url, sql)
+        assert status == 200, (sql, body)
+        assert body["columns"] == columns and body["truncated"] is False, body
+        assert "--" not in body["ran"], body["ran"]
+    status, body = _query(console_url, "select status, count(*) AS n from ORDERS group by status order by 2 desc")
+    assert body["ran"] == "SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY 2 DESC LIMIT 50001"
+
+
+def test_the_row_cap_applies_before_the_rows_are_fetched(console_url: str, stack: dict[str, str]) -> None:
+    """62,500 rows: the console returns 50,000 and says so, and run_query stops paging at its cap."""
+    import pyathena.result_set
+
+    from pipeline.query import run_query
+
+    values = ", ".join(f"({i})" for i in range(250))
+    sql = f"WITH v AS (SELECT * FROM (VALUES {values}) AS t(x)) SELECT a.x, b.x AS y FROM v AS a CROSS JOIN v AS b"
+    status, body = _query(console_url, sql)
+    assert status == 200, body
+    assert (body["row_count"], len(body["rows"]), body["truncated"], body["row_cap"]) == (50_000, 50_000, True, 50_000)
+    assert body["ran"].endswith("LIMIT 50001")
+
+    pages: list[int] = []
+    fetch = pyathena.result_set.AthenaResultSet._get_query_results
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        pages.append(1)
+        return fetch(self, *args, **kwargs)
+
+    pyathena.result_set.AthenaResultSet._get_query_results = counted
+    try:
+        kwargs = {
+            "database": stack["GlueDatabase"],
+            "workgroup": stack["AthenaWorkGroup"],
+            "output_location": stack["AthenaResultLocation"],
+        }
+        capped = run_query(sql, max_rows=2_500, **kwargs)  # no LIMIT in this SQL: only the fetch loop stops
+        capped_pages, pages[:] = len(pages), []
+        whole = run_query(sql, **kwargs)
+    finally:
+        pyathena.result_set.AthenaResultSet._get_query_results = fetch
+    assert (len(capped.rows), capped.truncated) == (2_500, True)
+    assert capped_pages <= 4, capped_pages  # 1,000 rows a page: 2,501 rows need 3 (4 with the metadata page)
+    assert (len(whole.rows), whole.truncated, len(pages) >= 63) == (62_500, False, True)
+    assert capped.rows == whole.rows[:2_500]
+
+
+def test_every_endpoint_answers_bad_parameters_with_a_4xx(console_url: str) -> None:
+    gets = {
+        "api/jobs?status=NOPE&dataset=%00": 200,
+        "api/jobs?status=&dataset=&status=x": 200,
+        "api/jobs/%00": 404,
+        "api/jobs/zzzzzzzz": 404,
+        "api/jobs/" + "a" * 3000: 404,
+        "api/jobs/%ff%fe": 404,
+        "api/jobs/..%2f..%2f": 404,
+        "api/executions/%00": 404,
+        "api/executions/no-such-execution-0": 404,
+        "api/executions/a:b": 404,
+        "api/executions/" + "b" * 200: 404,
+        "api/info?x=%00": 200,
+        "api/health?x=1": 200,
+        "api/nothing": 404,
+        "api/jobs/x/redrive": 405,
+    }
+    for path, expected in gets.items():
+        status, body = _request(console_url + path)
+        assert status == expected, (path, status, body)
+        assert status == 200 or isinstance(body.get("error"), str), (path, body)
+    posts = {
+        b"{}": 422,
+        b'{"sql": ""}': 422,
+        b'{"sql": null}': 422,
+        b'{"sql": 5}': 400,
+        b'{"sql": {"a": 1}}': 400,
+        b'{"sql": "SELECT * FROM nope"}': 422,
+        b'{"sql": "SELECT no_such_column FROM orders"}': 422,
+        b'{"sql": "SELECT 1", "extra": [1, 2]}': 200,
+    }
+    for data, expected in posts.items():
+        status, body = _request(console_url + "api/query", data, JSON_POST)
+        assert status == expected, (data, status, body)
+    status, body = _request(console_url + "api/query", b'{"sql": "SELECT no_such_column FROM orders"}', JSON_POST)
+    assert body["kind"] == "QueryError" and "no_such_column" in body["error"], body
+    for data in (b'{"confirm": 5}', b"{}", b'{"confirm": null}'):
+        status, body = _request(console_url + "api/jobs/zzzz/redrive", data, JSON_POST)
+        assert status == 403, body  # read-only: refused before anything else
+    with _console("--allow-writes") as url:
+        for job, data, expected in (
+            ("zzzzzzzz", b'{"confirm": "zzzzzzzz"}', 404),
+            ("%00", b'{"confirm": 1}', 404),
+            ("a" * 3000, b"{}", 404),
+        ):
+            status, body = _request(url + f"api/jobs/{job}/redrive", data, JSON_POST)
+            assert status == expected, (job, status, body)
+
+
+FORMULA_START = tuple("=+-@\t\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def test_the_csv_download_has_no_live_formula(browser_context: Any, console_url: str) -> None:
+    """Cells a spreadsheet would run (= + - @ TAB CR) start with a quote; numbers stay numbers (read by Python csv)."""
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    page.goto(console_url + "#/query")
+    page.locator("[data-testid=sql]").fill(
+        "SELECT '=HYPERLINK(''http://attacker.test'',''open'')' AS link, '@SUM(1+1)' AS at, '+1+1' AS plus, "
+        "'-1+1' AS minus, chr(9) || '=1' AS tab, chr(13) || '=1' AS cr, -5 AS negative, '-5' AS negative_text, "
+        "2.5 AS number, 'a \"quoted\", text' AS text, 1 AS \"=header\""
+    )
+    page.locator("[data-testid=run]").click()
+    expect(page.locator("[data-testid=result] tbody tr")).to_have_count(1, timeout=120_000)
+    with page.expect_download() as download:
+        page.locator("[data-testid=download]").click()
+    path = ARTIFACTS / "formulas.csv"
+    download.value.save_as(str(path))
+    header, row = list(csv.reader(path.open(newline="", encoding="utf-8")))
+    cells = dict(zip(header, row, strict=True))
+    live = [c for c in header + row if c.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(c)]
+    assert not live, live
+    assert cells == {
+        "link": "'=HYPERLINK('http://attacker.test','open')",
+        "at": "'@SUM(1+1)",
+        "plus": "'+1+1",
+        "minus": "'-1+1",
+        "tab": "'\t=1",
+        "cr": "'\r=1",
+        "negative": "-5",
+        "negative_text": "-5",
+        "number": "2.5",
+        "text": 'a "quoted", text',
+        "'=header": "1",
+    }
