@@ -13,7 +13,7 @@ from conftest import every_kind_contract, serde_rows  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from pipeline.store.text_format import decode_text, escape_text, render, render_lines  # noqa: E402
+from pipeline.store.text_format import decode_text, decode_texts, escape_text, render, render_lines  # noqa: E402
 
 CONTRACT = every_kind_contract()
 
@@ -80,6 +80,16 @@ def test_decode_text_inverts_escape_text_and_the_result_holds_no_tab_line_break_
     escaped = escape_text(pa.array([value])).to_pylist()[0]
     assert not set(escaped) & {"\t", "\n", "\r", "\ufeff"}
     assert decode_text(escaped) == value
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(TEXT | st.none(), max_size=20), st.integers(0, 5))
+def test_decode_texts_is_decode_text_on_every_value_of_an_array_or_a_slice(values, start):
+    escaped = escape_text(pa.array(values, pa.string()))
+    assert decode_texts(escaped).to_pylist() == values
+    assert decode_texts(escaped.slice(start)).to_pylist() == values[start:]
+    chunked = pa.chunked_array([escaped.slice(0, start), escaped.slice(start)], pa.string())
+    assert decode_texts(chunked).to_pylist() == values
 
 
 @given(st.lists(st.one_of(st.none(), st.datetimes(max_value=datetime(9999, 12, 31))), max_size=30))
