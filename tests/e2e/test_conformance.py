@@ -16,6 +16,7 @@ so they also agree with each other.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,11 +122,11 @@ def _register_an_adr1_partition(stack: dict[str, str], contract: Contract, value
     storage = _table_input(stack, contract)["StorageDescriptor"]
     old = {**storage, "SerdeInfo": {**storage["SerdeInfo"], "Parameters": ADR1_SERDE_PARAMETERS}}
     old["Location"] = f"s3://{stack['ResultsBucket']}/{contract.dataset}/dt={value}/"
-    boto3.client("glue").create_partition(
-        DatabaseName=stack["GlueDatabase"],
-        TableName=contract.table_name,
-        PartitionInput={"Values": [value], "StorageDescriptor": old},
-    )
+    glue = boto3.client("glue")
+    where = {"DatabaseName": stack["GlueDatabase"], "TableName": contract.table_name}
+    with contextlib.suppress(glue.exceptions.EntityNotFoundException):  # a re-run on kept state
+        glue.delete_partition(**where, PartitionValues=[value])
+    glue.create_partition(**where, PartitionInput={"Values": [value], "StorageDescriptor": old})
 
 
 def _table_input(stack: dict[str, str], contract: Contract) -> dict[str, Any]:
