@@ -39,6 +39,7 @@ from tests.e2e.conftest import assert_reconciled, deploy_stage, ops
 
 pytestmark = pytest.mark.e2e
 
+UPLOADS_AT_ONCE = 4
 GENERATED_TEXT_ROWS = int(os.environ.get("CONFORMANCE_ROWS") or 6000)  # 2 pages of 5,000 rows
 
 
@@ -92,12 +93,15 @@ def conformance(local_cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactor
         _register_an_adr1_partition(stack, contracts["conformance_typed"], OLD_PARTITION)
         uploads = _corpus_files(spectrum)
         s3 = boto3.client("s3")
-        for upload in uploads.values():  # one key per dataset: a re-run on kept state supersedes the last run
-            upload.key = f"{upload.dataset}/corpus.csv"
-            s3.put_object(Bucket=stack["IngestBucket"], Key=upload.key, Body=upload.body)
-        jobs = ops.wait_for(stack, [{"key": u.key, "version_id": ""} for u in uploads.values()], lambda _: None, 900)
-        for upload, job in zip(uploads.values(), jobs, strict=True):
-            upload.job = job
+        waiting = list(uploads.values())
+        while waiting:  # a few at a time: fifteen jobs at once overload a 2-core machine's Lambda workers
+            batch, waiting = waiting[:UPLOADS_AT_ONCE], waiting[UPLOADS_AT_ONCE:]
+            for upload in batch:  # one key per dataset: a re-run on kept state supersedes the last run
+                upload.key = f"{upload.dataset}/corpus.csv"
+                s3.put_object(Bucket=stack["IngestBucket"], Key=upload.key, Body=upload.body)
+            jobs = ops.wait_for(stack, [{"key": u.key, "version_id": ""} for u in batch], lambda _: None, 900)
+            for upload, job in zip(batch, jobs, strict=True):
+                upload.job = job
         yield Conformance(stack, contracts, uploads, spectrum)
     finally:
         if previous is None:
