@@ -123,6 +123,12 @@ def deterministic_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
+def schemas_folder(root: Path = ROOT) -> Path:
+    """The schemas a build bundles and makes tables of: `PIPELINE_SCHEMAS_DIR` if set, else `<root>/schemas`."""
+    configured = os.environ.get("PIPELINE_SCHEMAS_DIR")
+    return Path(configured) if configured else root / "schemas"
+
+
 def _sources(root: Path) -> list[tuple[str, bytes]]:
     files: list[tuple[str, bytes]] = []
     for package in SOURCE_PACKAGES:
@@ -131,7 +137,7 @@ def _sources(root: Path) -> list[tuple[str, bytes]]:
             if EXCLUDED_PARTS & set(relative.parts[1:-1]):
                 continue
             files.append((relative.as_posix(), path.read_bytes()))
-    for path in sorted((root / "schemas").glob("*.schema.json")):
+    for path in sorted(schemas_folder(root).glob("*.schema.json")):
         files.append((f"pipeline/_schemas/{path.name}", path.read_bytes()))
     return files
 
@@ -248,5 +254,6 @@ def build(root: Path = ROOT, platform: Platform | None = None, cache: Path | Non
     definitions = {p.name: p.read_bytes() for p in sorted((root / "statemachines").glob("*.asl.json"))}
     for body in definitions.values():
         json.loads(body)  # fail early on a broken definition
-    template = add_dataset_tables(load_template(root / TEMPLATE.relative_to(ROOT)), load_contracts(root / "schemas"))
+    contracts = load_contracts(schemas_folder(root))
+    template = add_dataset_tables(load_template(root / TEMPLATE.relative_to(ROOT)), contracts)
     return Artefacts(code, hashlib.sha256(code).hexdigest(), definitions, template, layer)

@@ -14,7 +14,7 @@ from pipeline.contract import ContractError, UnknownDatasetError, load_contract
 from pipeline.jobs.model import JobStatus
 from pipeline.jobs.store import JobStore
 from pipeline.store.records import record_key
-from pipeline.store.text_format import split_line
+from pipeline.store.text_format import records, split_line
 
 
 @dataclass
@@ -106,7 +106,7 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
                     result.problems.append(f"superseded by {superseded} but its output {key} is still there")
                 continue
             text = s3.get_object(Bucket=results_bucket, Key=key)["Body"].read().decode("utf-8")
-            for line in text.splitlines():
+            for line in records(text):  # not splitlines(): U+2028, \x85, \x0c ... are data
                 output_rows += 1
                 fields = split_line(line)
                 values = [_pk_value(k, fields[p]) for p, k in zip(positions, kinds, strict=True)]

@@ -146,7 +146,7 @@ class LocalCloud:
                 raise LocalCloudError(f"port {self.port} is in use by another program; set PIPELINE_LOCAL_PORT")
         log = self.log_file.open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "ministack"],
+            [sys.executable, "-m", "pipeline.local.emulator"],  # MiniStack with our Athena null-format patch
             env=self._server_environment(),
             stdout=log,
             stderr=log,

@@ -21,7 +21,12 @@ def partitions_of(keys: list[str]) -> list[tuple[str, str, str]]:
 
 
 def register_partitions(database: str, bucket: str, keys: list[str]) -> int:
-    """Create the Glue partitions behind ``keys`` (existing ones are left alone); return how many were asked."""
+    """Create the Glue partitions behind ``keys``; return how many were asked.
+
+    A partition that exists already gets the table's current storage settings: Athena reads each partition
+    with its own SerDe parameters, so one registered under an older output format (ADR 1) would go on
+    reading new files by the old rules (ADR 4).
+    """
     if not database:
         return 0
     glue = aws.client("glue")
@@ -38,8 +43,19 @@ def register_partitions(database: str, bucket: str, keys: list[str]) -> int:
         for name, value in values:
             storage = {**descriptor, "Location": f"s3://{bucket}/{dataset}/{name}={value}/"}
             inputs.append({"Values": [value], "StorageDescriptor": storage})
+        existing: list[dict[str, Any]] = []
         for i in range(0, len(inputs), GLUE_BATCH):
-            glue.batch_create_partition(
-                DatabaseName=database, TableName=table_name, PartitionInputList=inputs[i : i + GLUE_BATCH]
-            )
+            batch = inputs[i : i + GLUE_BATCH]
+            errors = glue.batch_create_partition(
+                DatabaseName=database, TableName=table_name, PartitionInputList=batch
+            ).get("Errors", [])
+            already = {tuple(e["PartitionValues"]) for e in errors if _code(e) == "AlreadyExistsException"}
+            existing += [p for p in batch if tuple(p["Values"]) in already]
+        for i in range(0, len(existing), GLUE_BATCH):
+            entries = [{"PartitionValueList": p["Values"], "PartitionInput": p} for p in existing[i : i + GLUE_BATCH]]
+            glue.batch_update_partition(DatabaseName=database, TableName=table_name, Entries=entries)
     return len(wanted)
+
+
+def _code(error: dict[str, Any]) -> str:
+    return str((error.get("ErrorDetail") or {}).get("ErrorCode", ""))

@@ -288,6 +288,7 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("stepfunctions", "SendTaskHeartbeat"): _task_token("states:SendTaskHeartbeat"),
     ("glue", "GetTable"): _glue_table("glue:GetTable", "Name"),
     ("glue", "BatchCreatePartition"): _glue_table("glue:BatchCreatePartition", "TableName"),
+    ("glue", "BatchUpdatePartition"): _glue_table("glue:BatchUpdatePartition", "TableName"),
     ("glue", "CreatePartition"): _glue_table("glue:CreatePartition", "TableName"),
     ("glue", "GetPartitions"): _glue_table("glue:GetPartitions", "TableName"),
     ("sts", "GetCallerIdentity"): _no_permission,

@@ -93,54 +93,35 @@ def reasons_by_line(page: ValidatedPage) -> dict[int, list[str]]:
 
 # ----------------------------------------------- reference LazySimpleSerDe reader
 #
-# What Athena does with the result files (field.delim=TAB, escape.delim=backslash,
-# serialization.escape.crlf=true, serialization.null.format=''):
+# What Athena, Hive and Trino do with the result files (field.delim=TAB, serialization.null.format='\N',
+# no escape.delim; tests/conformance checks these rules against Hive's own classes and Trino's source):
 #   * TextInputFormat splits the object into records on LF (and would on a bare CR too);
-#   * each record is split on TABs not preceded by the escape character, scanning left to right
-#     (an escape character always consumes the next character);
-#   * a field equal to the null format ('') is NULL, tested before unescaping;
-#   * otherwise backslash + c becomes c, except backslash + 'n' -> LF and backslash + 'r' -> CR.
+#   * each record is split on every TAB (no escape character is declared, so none is special);
+#   * a field equal to the null format (`\N`) is NULL, compared before anything else;
+#   * otherwise a text field is returned as it is: its stored value is `decoded` of it (ADR 4's five
+#     visible sequences `\\`, `\t`, `\n`, `\r`, `\ufeff`).
 
 SERDE_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$")
+NULL_FORMAT = "\\N"
+_SEQUENCE = re.compile(r"\\(\\|t|n|r|ufeff)")
+_DECODED = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r", "ufeff": "\ufeff"}
+
+
+def decoded(text: str) -> str:
+    """ADR 4's decoding: one left-to-right pass over the five visible sequences."""
+    return _SEQUENCE.sub(lambda m: _DECODED[m[1]], text)
 
 
 def serde_split(line: str) -> list[str]:
-    """Split one record on unescaped TABs, keeping escape sequences as they are."""
-    fields: list[str] = []
-    current: list[str] = []
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if ch == "\\" and i + 1 < len(line):
-            current.append(line[i : i + 2])
-            i += 2
-        elif ch == "\t":
-            fields.append("".join(current))
-            current = []
-            i += 1
-        else:
-            current.append(ch)
-            i += 1
-    fields.append("".join(current))
-    return fields
+    """Split one record on TABs, keeping each raw field as it is."""
+    return line.split("\t")
 
 
 def serde_unescape(field: str) -> str | None:
-    """The value of one raw field: None for the null format, escapes resolved otherwise."""
-    if field == "":
+    """The stored value of one raw text field: None for the null format, the documented decoding otherwise."""
+    if field == NULL_FORMAT:
         return None
-    out: list[str] = []
-    i = 0
-    while i < len(field):
-        ch = field[i]
-        if ch == "\\" and i + 1 < len(field):
-            nxt = field[i + 1]
-            out.append({"n": "\n", "r": "\r"}.get(nxt, nxt))
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+    return decoded(field)
 
 
 def serde_records(body: bytes) -> list[str]:
@@ -157,7 +138,7 @@ def serde_value(field: str, kind: str) -> Any:
     """Decode one raw field as Athena would for a column of ``kind`` (strict: malformed text fails)."""
     if kind == "string":
         return serde_unescape(field)
-    if field == "":
+    if field == NULL_FORMAT:
         return None
     if kind == "integer":
         assert re.fullmatch(r"-?[0-9]+", field), field

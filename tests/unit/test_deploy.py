@@ -18,7 +18,7 @@ from conftest import REPO, SCHEMAS, make_contract
 from pipeline.contract import load_contracts
 from pipeline.deploy.cfn_yaml import load_template
 from pipeline.deploy.datasets import add_dataset_tables, glue_table, logical_id
-from pipeline.deploy.package import FIXED_TIME, build_code_zip
+from pipeline.deploy.package import FIXED_TIME, build_code_zip, schemas_folder
 from pipeline.store.text_format import INPUT_FORMAT, OUTPUT_FORMAT, SERDE, SERDE_PARAMETERS
 
 TEMPLATE = REPO / "cloudformation" / "template.yaml"
@@ -113,6 +113,18 @@ def test_extracted_bundle_finds_its_bundled_schemas(code_zip, tmp_path):
     assert key == "('order_id',)"
 
 
+def test_a_schemas_folder_override_is_what_the_build_bundles_and_makes_tables_of(tmp_path, monkeypatch):
+    document = json.loads((SCHEMAS / "orders.schema.json").read_text())
+    (tmp_path / "extra_things.schema.json").write_text(json.dumps(document))
+    monkeypatch.setenv("PIPELINE_SCHEMAS_DIR", str(tmp_path))
+    names = zipfile.ZipFile(io.BytesIO(build_code_zip())).namelist()
+    assert "pipeline/_schemas/extra_things.schema.json" in names
+    assert "pipeline/_schemas/orders.schema.json" not in names
+    assert schemas_folder() == tmp_path
+    monkeypatch.delenv("PIPELINE_SCHEMAS_DIR")
+    assert schemas_folder() == REPO / "schemas"
+
+
 # ------------------------------------------------------------------ CloudFormation YAML
 
 
@@ -198,14 +210,12 @@ def test_packaged_template_gets_a_glue_table_per_contract(template):
 
 def test_glue_table_uses_lazy_simple_serde_with_the_writer_parameters(orders_contract):
     storage = glue_table(orders_contract)["Properties"]["TableInput"]["StorageDescriptor"]
-    assert storage["SerdeInfo"] == {
+    assert storage["SerdeInfo"] == {  # no escape character: Hive and Trino unescape differently (ADR 4)
         "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
         "Parameters": {
             "field.delim": "\t",
             "serialization.format": "\t",
-            "escape.delim": "\\",
-            "serialization.escape.crlf": "true",
-            "serialization.null.format": "",
+            "serialization.null.format": "\\N",
         },
     }
     assert storage["SerdeInfo"]["SerializationLibrary"] == SERDE

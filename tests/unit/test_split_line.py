@@ -11,7 +11,18 @@ from pipeline.store.text_format import render_lines, split_line
 
 @pytest.mark.parametrize(
     "text",
-    ["plain", "tab\there", "line\nbreak", "cr\rlf\r\n", "back\\slash", "\\n literal", 'comma, "quoted"', "ünï ✓"],
+    [
+        "plain",
+        "tab\there",
+        "line\nbreak",
+        "cr\rlf\r\n",
+        "back\\slash",
+        "\\n literal",
+        'comma, "quoted"',
+        "ünï ✓",
+        "\ufeff",
+        "",
+    ],
 )
 def test_split_line_inverts_render_lines_for_tricky_text(text: str) -> None:
     contract = make_contract({"id": {"type": "string"}, "note": {"type": ["string", "null"]}})
@@ -21,5 +32,6 @@ def test_split_line_inverts_render_lines_for_tricky_text(text: str) -> None:
     assert split_line(line) == ["k", text]
 
 
-def test_split_line_reads_empty_fields_as_null() -> None:
-    assert split_line("a\t\tc\t") == ["a", None, "c", None]
+def test_split_line_reads_the_null_format_as_null_and_empty_fields_as_empty_text() -> None:
+    assert split_line("a\t\tc\t") == ["a", "", "c", ""]
+    assert split_line("a\t\\N\t\\\\N") == ["a", None, "\\N"]

@@ -19,10 +19,15 @@ from conftest import (
 from pipeline.store.results import partition_files
 from pipeline.store.text_format import (
     DELIMITER,
+    NULL_TEXT,
     SERDE_PARAMETERS,
+    decode_sql,
+    decode_text,
     escape_text,
+    records,
     render,
     render_lines,
+    split_line,
 )
 
 TEXT_CONTRACT = make_contract({"s": {"type": ["string", "null"]}})
@@ -74,10 +79,10 @@ def _round_trip(table: pa.Table, contract) -> list[dict]:
 # ------------------------------------------------------------------ reference decoder sanity
 
 
-def test_reference_decoder_splits_on_unescaped_tabs_only():
-    assert serde_split("a\tb\\\tc\t") == ["a", "b\\\tc", ""]
-    assert serde_split("x\\\\\ty") == ["x\\\\", "y"]
-    assert [serde_unescape(f) for f in serde_split("a\\nb\t\tc\\\\d\t\\r")] == ["a\nb", None, "c\\d", "\r"]
+def test_reference_decoder_splits_on_every_tab_and_decodes_the_five_sequences():
+    assert serde_split("a\tb\\tc\t") == ["a", "b\\tc", ""]
+    fields = serde_split("a\\nb\t\\N\tc\\\\d\t\\r\t\t\\\\N\t\\ufeffx")
+    assert [serde_unescape(f) for f in fields] == ["a\nb", None, "c\\d", "\r", "", "\\N", "\ufeffx"]
 
 
 # ------------------------------------------------------------------ escaping
@@ -86,23 +91,28 @@ def test_reference_decoder_splits_on_unescaped_tabs_only():
 @pytest.mark.parametrize(
     ("value", "escaped"),
     [
-        ("a\tb", "a\\\tb"),
+        ("a\tb", "a\\tb"),
         ("a\nb", "a\\nb"),
         ("a\rb", "a\\rb"),
         ("a\\b", "a\\\\b"),
         ("\\n", "\\\\n"),
-        ("\\\t", "\\\\\\\t"),
+        ("\\\t", "\\\\\\t"),
+        ("\\N", "\\\\N"),
+        ("\ufeffbom", "\\ufeffbom"),
+        ("", ""),
+        ("plain", "plain"),
     ],
 )
-def test_escape_text_escapes_backslash_tab_cr_lf(value, escaped):
+def test_escape_text_writes_backslash_tab_cr_lf_and_bom_as_visible_sequences(value, escaped):
     assert escape_text(pa.array([value])).to_pylist() == [escaped]
+    assert decode_text(escaped) == value
 
 
 def test_serde_parameters_match_the_format():
     assert SERDE_PARAMETERS["field.delim"] == DELIMITER == "\t"
-    assert SERDE_PARAMETERS["escape.delim"] == "\\"
-    assert SERDE_PARAMETERS["serialization.escape.crlf"] == "true"
-    assert SERDE_PARAMETERS["serialization.null.format"] == ""
+    assert SERDE_PARAMETERS["serialization.null.format"] == NULL_TEXT == "\\N"
+    assert "escape.delim" not in SERDE_PARAMETERS  # Hive and Trino unescape differently: no reader unescapes
+    assert "serialization.escape.crlf" not in SERDE_PARAMETERS
 
 
 # ------------------------------------------------------------------ round trips
@@ -136,17 +146,12 @@ def test_nulls_stay_null():
     assert [r["s"] for r in _round_trip(table, TEXT_CONTRACT)] == [None, "x", None]
 
 
-def test_single_column_null_renders_as_empty_field():
+def test_single_column_null_renders_as_the_null_format():
     contract = make_contract({}, dataset="single")
-    lines = render_lines(pa.table({"id": pa.array(["a\tb", None], pa.string())}), contract)
-    assert lines.to_pylist() == ["a\\\tb", ""]
+    lines = render_lines(pa.table({"id": pa.array(["a\tb", None, ""], pa.string())}), contract)
+    assert lines.to_pylist() == ["a\\tb", "\\N", ""]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG/limitation: with x-null-values not containing '', an empty string is a valid non-null value, "
-    "but text_format writes it as an empty field, which serialization.null.format='' reads back as NULL",
-)
 def test_empty_string_that_is_not_a_null_spelling_reads_back_as_empty_string():
     contract = make_contract({"s": {"type": ["string", "null"]}}, **{"x-null-values": ["NULL"]})
     page = validate_csv(contract, 'a,""\nb,NULL\n')
@@ -202,7 +207,7 @@ def test_timestamps_are_written_as_utc_with_microseconds():
         "2024-03-01 10:00:00.000000",
         "2024-03-01 23:59:59.123456",
         "1999-12-31 00:00:00.000001",
-        "",
+        "\\N",
     ]
     for stamp in stamps[:3]:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}", stamp)
@@ -244,3 +249,45 @@ def test_csv_values_survive_parse_validate_and_result_files(orders_contract):
         assert len(rows) == count
         decoded.extend(rows)
     assert sorted(decoded, key=lambda r: r["order_id"]) == page.table.to_pylist()
+
+
+# ------------------------------------------------------------------ reading the output back
+
+
+def test_records_cut_only_at_lf_so_unicode_line_separators_stay_in_their_row():
+    """Regression: reconcile split objects with str.splitlines(), which also cuts at U+2028, NEL, FF, VT and
+    \\x1c-\\x1e, so such a value broke its row into pieces (and reconcile raised IndexError)."""
+    values = ["a\u2028b", "c\x85d", "e\x0cf", "g\x0bh", "i\x1cj", "k\x1dl", "m\x1en", "o\u2029p"]
+    body = render(render_lines(_text_table(values), TEXT_CONTRACT))
+    text = body.decode("utf-8")
+    assert len(records(text)) == len(values)
+    assert len(text.splitlines()) > len(values)  # what the old count did
+    assert [split_line(line)[1] for line in records(text)] == values
+
+
+def test_split_line_reads_null_empty_and_encoded_text():
+    line = render_lines(_text_table(["", None, "x\ty\\N"]), TEXT_CONTRACT).to_pylist()
+    assert [split_line(x) for x in line] == [["id0", ""], ["id1", None], ["id2", "x\ty\\N"]]
+
+
+@pytest.mark.parametrize("engine", ["duckdb"])
+def test_documented_sql_decoding_returns_the_stored_text(engine):
+    """The local engine runs its expression here; the Athena (Trino) twin differs only in function names."""
+    import duckdb
+
+    values = [*TRICKY_TEXT, "", None, "\\\\n", "\\\n", "\ufeff\\ufeff"]
+    encoded = escape_text(pa.array(values, pa.string())).to_pylist()
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE t (i INTEGER, s VARCHAR)")
+    connection.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(encoded)))
+    decoded = connection.execute(f"SELECT {decode_sql('s', engine=engine)} FROM t ORDER BY i").fetchall()
+    assert [row[0] for row in decoded] == values
+
+
+def test_athena_decoding_uses_trino_functions_with_the_same_structure():
+    athena, local = decode_sql("note"), decode_sql("note", engine="duckdb")
+    assert athena.startswith("array_join(transform(split(note, '\\\\'), p -> replace(")
+    assert local.startswith("array_to_string(list_transform(string_split(note, '\\\\'), lambda p: replace(")
+    assert athena.split("p -> ", 1)[1] == local.split("lambda p: ", 1)[1]  # the same replacements, in order
+    with pytest.raises(ValueError, match="engine"):
+        decode_sql("note", engine="spark")  # type: ignore[arg-type]

@@ -13,21 +13,18 @@ from conftest import every_kind_contract, serde_rows  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from pipeline.store.text_format import render, render_lines  # noqa: E402
+from pipeline.store.text_format import decode_text, decode_texts, escape_text, render, render_lines  # noqa: E402
 
 CONTRACT = every_kind_contract()
 
-SPECIAL = st.sampled_from(["\t", "\n", "\r", "\\", ",", '"', "'", "ü", "😀", "\\n", "\\t", "\\\t", " ", "\x00"])
-# Non-empty text: an empty string reads back as NULL (see the xfail in test_text_format).
-TEXT = (
-    st.lists(
-        st.one_of(SPECIAL, st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)),
-        min_size=1,
-        max_size=12,
-    )
-    .map("".join)
-    .filter(bool)
+SPECIAL = st.sampled_from(
+    ["\t", "\n", "\r", "\\", ",", '"', "'", "ü", "😀", "\\n", "\\t", "\\\t", " ", "\x00", "\ufeff", "\\N", "\\ufeff"]
 )
+# Any text, the empty string included: NULL is written `\\N`, so '' reads back as ''.
+TEXT = st.lists(
+    st.one_of(SPECIAL, st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)),
+    max_size=12,
+).map("".join)
 
 ROW = st.fixed_dictionaries(
     {
@@ -75,6 +72,24 @@ def test_any_typed_row_round_trips(rows):
     table = _table(rows)
     decoded = serde_rows(render(render_lines(table, CONTRACT)), CONTRACT)
     assert decoded == table.to_pylist()
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(TEXT)
+def test_decode_text_inverts_escape_text_and_the_result_holds_no_tab_line_break_or_bom(value):
+    escaped = escape_text(pa.array([value])).to_pylist()[0]
+    assert not set(escaped) & {"\t", "\n", "\r", "\ufeff"}
+    assert decode_text(escaped) == value
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(TEXT | st.none(), max_size=20), st.integers(0, 5))
+def test_decode_texts_is_decode_text_on_every_value_of_an_array_or_a_slice(values, start):
+    escaped = escape_text(pa.array(values, pa.string()))
+    assert decode_texts(escaped).to_pylist() == values
+    assert decode_texts(escaped.slice(start)).to_pylist() == values[start:]
+    chunked = pa.chunked_array([escaped.slice(0, start), escaped.slice(start)], pa.string())
+    assert decode_texts(chunked).to_pylist() == values
 
 
 @given(st.lists(st.one_of(st.none(), st.datetimes(max_value=datetime(9999, 12, 31))), max_size=30))

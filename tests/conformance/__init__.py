@@ -1,0 +1,1 @@
+"""The conformance matrix: independent readers (test oracles) and the corpus they read (issue 14)."""
