@@ -16,7 +16,7 @@ from pipeline.errors import TerminalError
 from pipeline.ingest.events import ObjectRef
 from pipeline.jobs import JobStatus, JobStore
 from pipeline.jobs.model import job_summary
-from pipeline.jobs.supersede import complete
+from pipeline.jobs.supersede import complete, fail
 from pipeline.process.header import check_header, parse_header
 from pipeline.process.page import process_page
 from pipeline.process.records import split_header
@@ -71,9 +71,9 @@ def handle_upload(ref: ObjectRef, settings: Settings) -> dict[str, Any]:
     try:
         return process_inline(ref, contract, jobs, settings)
     except TerminalError as exc:
-        return jobs.fail(ref.job_id, type(exc).__name__.removesuffix("Error"), str(exc))
+        return fail(jobs, ref.job_id, type(exc).__name__.removesuffix("Error"), str(exc), settings.results_bucket)
     except Exception as exc:  # recorded so the job never sits in PROCESSING; re-raised so the delivery retries
-        jobs.fail(ref.job_id, "ProcessingError", f"{type(exc).__name__}: {exc}")
+        fail(jobs, ref.job_id, "ProcessingError", f"{type(exc).__name__}: {exc}", settings.results_bucket)
         raise
 
 

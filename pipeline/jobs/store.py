@@ -139,6 +139,7 @@ class JobStore:
                 {**fields, "status": JobStatus.PROCESSING.value, "started_at": now_iso()},
                 if_not_exists={"received_at": now_iso()},
                 add={"attempts": 1},
+                remove=("error", "cause", "finished_at", "duration_s"),  # of an earlier attempt that failed
                 condition=(
                     "attribute_not_exists(#status) OR #status IN (:received, :processing) OR "
                     "(#status = :failed AND (attribute_not_exists(#mode) OR #mode <> :paged))"

@@ -1,0 +1,30 @@
+"""The uploads dead-letter queue: a notification the upload processor never finished marks its job FAILED."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.ingest.events import ObjectRef
+from pipeline.jobs import JobStatus, JobStore
+from pipeline.jobs.supersede import fail
+
+LEFT_ALONE = {JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.PAGING}
+
+
+def dead_upload(ref: ObjectRef, receive_count: int, settings: Settings) -> dict[str, Any]:
+    """Mark the upload's job FAILED with a readable cause, unless it finished or is paging after all.
+
+    A job the processor already failed keeps its own error; one it was killed in the middle of (out of memory,
+    timeout) or never reached says so. `pipeline redrive JOB` processes it again once the cause is fixed.
+    """
+    jobs = JobStore(settings.jobs_table)
+    job = jobs.get(ref.job_id) or jobs.record_arrival(ref.job_id, ref.arrival_fields())
+    if job.get("status") in LEFT_ALONE:
+        return job
+    cause = (
+        f"the upload processor did not finish {ref.uri}: its notification reached the uploads dead-letter queue "
+        f"after {receive_count} deliveries (an invocation killed, timed out or out of memory, or a notification "
+        f"SNS could not deliver); see the processor's log, then run `pipeline redrive {ref.job_id}`"
+    )
+    return fail(jobs, ref.job_id, "UploadNotProcessed", cause, settings.results_bucket)
