@@ -20,11 +20,10 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def dead_letter(record: SQSRecord) -> None:
-    receives = int(record.attributes.approximate_receive_count or 0)
     if record.event_source_arn == settings().uploads_dead_letter_queue_arn:
         for ref in objects_from_sqs(record):
             correlate(ref.job_id)
-            job = dead_upload(ref, receives, settings())
+            job = dead_upload(ref, settings())
             count("UploadsDeadLettered")
             if job.get("status") == "FAILED":
                 job_outcome(job_summary(job))
@@ -32,7 +31,7 @@ def dead_letter(record: SQSRecord) -> None:
         return
     descriptor = json.loads(record.body)
     correlate(descriptor["job_id"])
-    steps.dead_page(descriptor, receives, settings())
+    steps.dead_page(descriptor, int(record.attributes.approximate_receive_count or 0), settings())
     count("PagesDeadLettered")
     logger.warning("page dead-lettered", extra={"page": descriptor["page"]})
 

@@ -12,7 +12,7 @@ from pipeline.jobs.supersede import fail
 LEFT_ALONE = {JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.PAGING}
 
 
-def dead_upload(ref: ObjectRef, receive_count: int, settings: Settings) -> dict[str, Any]:
+def dead_upload(ref: ObjectRef, settings: Settings) -> dict[str, Any]:
     """Mark the upload's job FAILED with a readable cause, unless it finished or is paging after all.
 
     A job the processor already failed keeps its own error; one it was killed in the middle of (out of memory,
@@ -22,9 +22,15 @@ def dead_upload(ref: ObjectRef, receive_count: int, settings: Settings) -> dict[
     job = jobs.get(ref.job_id) or jobs.record_arrival(ref.job_id, ref.arrival_fields())
     if job.get("status") in LEFT_ALONE:
         return job
+    attempts = int(job.get("attempts") or 0)
+    what = (
+        f"started it {attempts} time{'s' if attempts != 1 else ''} and never finished (killed, timed out or out "
+        "of memory)"
+        if attempts
+        else "never started it (its notification could not be delivered)"
+    )
     cause = (
-        f"the upload processor did not finish {ref.uri}: its notification reached the uploads dead-letter queue "
-        f"after {receive_count} deliveries (an invocation killed, timed out or out of memory, or a notification "
-        f"SNS could not deliver); see the processor's log, then run `pipeline redrive {ref.job_id}`"
+        f"the upload processor {what}; its notification reached the uploads dead-letter queue. See the "
+        f"processor's log, then run `pipeline redrive {ref.job_id}`"
     )
     return fail(jobs, ref.job_id, "UploadNotProcessed", cause, settings.results_bucket)

@@ -297,7 +297,8 @@ def test_an_upload_that_fails_every_delivery_fails_its_job_with_a_reason_and_red
         assert time.monotonic() < deadline, f"the dead-letter consumer never failed the job: {job}"
         time.sleep(1)
     assert job["error"] == "UploadNotProcessed", job
-    assert "did not finish" in job["cause"] and "deliveries" in job["cause"] and ref.job_id in job["cause"]
+    assert "started it 1 time and never finished" in job["cause"], job
+    assert f"pipeline redrive {ref.job_id}" in job["cause"], job
     assert _cli("sweep", "--dataset", "orders", "--since", since, "--older-than", "0")["swept"] == []
 
     report = _cli("redrive", ref.job_id[:12], "--wait")
