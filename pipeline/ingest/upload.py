@@ -128,7 +128,14 @@ def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Sett
         raise EmptyFileError("the file has a header but no rows")
     header_lines = raw_header.count(b"\n") + 1
     result = process_page(
-        data, header, contract, job_id=ref.job_id, page=0, first_line=1 + header_lines, settings=settings
+        data,
+        header,
+        contract,
+        job_id=ref.job_id,
+        page=0,
+        first_line=1 + header_lines,
+        settings=settings,
+        before_write=lambda keys: jobs.note_outputs(ref.job_id, 0, keys),
     )
     jobs.update_job(
         ref.job_id, {"mode": "inline", "pages_total": 1, "read_ms": int((time.perf_counter() - started) * 1000)}

@@ -84,15 +84,19 @@ def test_an_older_version_that_fails_after_a_newer_one_completed_retires_what_it
     for job in (newer, older):
         store.update_job(job["job_id"], {k: v for k, v in job.items() if k != "job_id"} | {"status": "PAGING"})
     left = f"orders/dt=2099-01-01/part-{older['job_id']}-000000.tsv"  # a page that finished: no rows, a file
-    aws_clients["s3"].put_object(Bucket=stack["ResultsBucket"], Key=left, Body=b"")
+    crashed = f"orders/dt=2099-01-01/part-{older['job_id']}-000001.tsv"  # written, then the page crashed
+    for key_ in (left, crashed):
+        aws_clients["s3"].put_object(Bucket=stack["ResultsBucket"], Key=key_, Body=b"")
     store.record_page(older["job_id"], 0, {"rows_input": 0, "rows_valid": 0, "rows_rejected": 0, "outputs": {left: 0}})
+    store.note_outputs(older["job_id"], 1, [crashed])  # what a page does before it writes
 
     settle_latest(store, newer, stack["ResultsBucket"])  # the newer version completes
     failed = fail(store, older["job_id"], "PageFailed", "page 1 failed", stack["ResultsBucket"])  # then the older fails
     assert (failed["status"], failed.get("superseded_by"), failed.get("outputs_deleted")) == (
         "FAILED",
         newer["job_id"],
-        1,
+        2,
     )
-    with pytest.raises(aws_clients["s3"].exceptions.ClientError):
-        aws_clients["s3"].head_object(Bucket=stack["ResultsBucket"], Key=left)
+    for key_ in (left, crashed):
+        with pytest.raises(aws_clients["s3"].exceptions.ClientError):
+            aws_clients["s3"].head_object(Bucket=stack["ResultsBucket"], Key=key_)
