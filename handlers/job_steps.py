@@ -21,7 +21,12 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def dead_letter(record: SQSRecord) -> None:
     if record.event_source_arn == settings().uploads_dead_letter_queue_arn:
-        for ref in objects_from_sqs(record):
+        try:
+            refs = objects_from_sqs(record)
+        except (ValueError, KeyError, TypeError):  # not an S3 notification: nothing to fail; `pipeline sweep` covers
+            logger.exception("undecodable message in the uploads dead-letter queue", extra={"body": record.body[:500]})
+            return
+        for ref in refs:
             correlate(ref.job_id)
             job = dead_upload(ref, settings())
             count("UploadsDeadLettered")
