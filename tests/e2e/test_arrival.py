@@ -168,12 +168,17 @@ def held_deliveries(stack: dict[str, str], sqs: Any) -> Iterator[Callable[[str],
 
 
 def _upload_unannounced(
-    stack: dict[str, str], aws_clients: dict[str, Any], tmp_path: Path, start_id: int, rows: int = 1_500
+    stack: dict[str, str],
+    aws_clients: dict[str, Any],
+    tmp_path: Path,
+    start_id: int,
+    rows: int = 1_500,
+    key: str | None = None,
 ) -> tuple[str, str, dict[str, int], dict[str, str]]:
     """Upload a file whose notifications are taken out of both queues: no job will ever see it by itself."""
-    path = tmp_path / f"{start_id}.csv"
-    counts = write_orders(path, rows, seed=start_id % 1000, start_id=start_id)
-    key = f"orders/{unique_prefix()}/unannounced.csv"
+    path = tmp_path / f"{start_id}-unannounced.csv"
+    counts = write_orders(path, rows, seed=start_id % 1000 + 1, start_id=start_id)
+    key = key or f"orders/{unique_prefix()}/unannounced.csv"
     with held_deliveries(stack, aws_clients["sqs"]) as take:
         version = aws_clients["s3"].put_object(Bucket=stack["IngestBucket"], Key=key, Body=path.read_bytes())
         bodies = take(key)
@@ -223,9 +228,15 @@ def _drained(sqs: Any, stack: dict[str, str], timeout: float = 60) -> None:
 def test_sweep_gives_a_version_whose_notification_was_lost_one_job_and_a_late_notification_changes_nothing(
     stack: dict[str, str], aws_clients: dict[str, Any], tmp_path: Path
 ) -> None:
-    since = _since()
-    key, version, counts, bodies = _upload_unannounced(stack, aws_clients, tmp_path, 42_000_000)
-    store = JobStore(stack["JobsTable"])
+    store, key = JobStore(stack["JobsTable"]), f"orders/{unique_prefix()}/daily.csv"
+    first_path = tmp_path / "first.csv"  # the key's first version arrives normally
+    write_orders(first_path, 1_500, seed=41, start_id=42_000_000)
+    aws_clients["s3"].put_object(Bucket=stack["IngestBucket"], Key=key, Body=first_path.read_bytes())
+    first_job = wait_job(stack, key, timeout=300)
+    assert first_job["status"] == "COMPLETE" and first_job.get("sequencer")
+
+    since = _since()  # its second version's notification is lost
+    _, version, counts, bodies = _upload_unannounced(stack, aws_clients, tmp_path, 42_000_000, key=key)
     ref = _ref(bodies["UploadsQueueUrl"])
     assert store.get(ref.job_id) is None  # really lost: nothing knows about this version
 
@@ -235,18 +246,22 @@ def test_sweep_gives_a_version_whose_notification_was_lost_one_job_and_a_late_no
     ]
     assert _cli("sweep", "--dataset", "orders", "--since", since, "--older-than", "0")["swept"] == []  # idempotent
 
-    job = wait_job(stack, key, timeout=300)
+    from pipeline.cli import ops
+
+    job = ops.wait_for(stack, [{"key": key, "version_id": version}], lambda jobs: None, timeout=300)[0]
     assert (job["job_id"], job["status"], job["sweeps"]) == (ref.job_id, "COMPLETE", 1), job
+    assert "sequencer" not in job  # swept: S3's listing of the key's versions ordered it after the first
+    assert (store.get(first_job["job_id"]) or {}).get("superseded_by") == ref.job_id
     assert (job["rows_valid"], job["rows_rejected"]) == (counts["valid"], counts["invalid"])
-    assert_reconciled(stack, job["job_id"])
+    assert assert_reconciled(stack, job["job_id"])["key_newest_complete"] == ref.job_id
     ids = _ids(42_000_000, 1_500)
-    assert athena_count(stack, IDS, ids) == counts["valid"]
+    assert athena_count(stack, IDS, ids) == counts["valid"]  # the second version's rows only
     before = _snapshot(stack, aws_clients, job["job_id"])
 
     for queue, body in bodies.items():  # the original notification turns up after all
         aws_clients["sqs"].send_message(QueueUrl=stack[queue], MessageBody=body)
     _drained(aws_clients["sqs"], stack)
-    assert [j["job_id"] for j in store.jobs() if j.get("key") == key] == [ref.job_id]
+    assert sorted(j["job_id"] for j in store.jobs() if j.get("key") == key) == sorted([first_job["job_id"], ref.job_id])
     assert _snapshot(stack, aws_clients, job["job_id"]) == before
     assert athena_count(stack, IDS, ids) == counts["valid"]
     assert (store.get(ref.job_id) or {}).get("sequencer") == ref.sequencer  # recorded by the late inventory
