@@ -1,25 +1,31 @@
-"""Ingest topic subscriber: record every arriving object in the jobs table, whatever processing does."""
+"""Inventory queue consumer: record every arriving object in the jobs table, whatever processing does."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.config import settings
-from pipeline.ingest.events import objects_from_sns
+from pipeline.ingest.events import objects_from_sqs
 from pipeline.jobs import JobStore
 from pipeline.observability import correlate, count, instrument, logger
 
+processor = BatchProcessor(event_type=EventType.SQS)
 
-@instrument
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+
+def record_handler(record: SQSRecord) -> None:
     jobs = JobStore(settings().jobs_table)
-    refs = objects_from_sns(event)
-    for ref in refs:
+    for ref in objects_from_sqs(record):
         correlate(ref.job_id)
         jobs.record_arrival(ref.job_id, ref.arrival_fields())
         logger.info("object recorded", extra={"file": ref.uri, "job_id": ref.job_id, "size": ref.size})
         count("FilesReceived")
         count("BytesReceived", ref.size or 0)
-    return {"recorded": len(refs)}
+
+
+@instrument
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

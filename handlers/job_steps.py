@@ -1,4 +1,4 @@
-"""State machine job steps (await pages, finalise, fail) and the pages dead-letter queue consumer."""
+"""State machine job steps (await pages, finalise, fail) and the dead-letter queue consumers (pages, uploads)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.config import settings
+from pipeline.ingest.dead_letters import dead_upload
+from pipeline.ingest.events import objects_from_sqs
+from pipeline.jobs.model import job_summary
 from pipeline.observability import correlate, count, instrument, job_outcome, logger
 from pipeline.pages import steps
 
@@ -17,6 +20,20 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def dead_letter(record: SQSRecord) -> None:
+    if record.event_source_arn == settings().uploads_dead_letter_queue_arn:
+        try:
+            refs = objects_from_sqs(record)
+        except (ValueError, KeyError, TypeError):  # not an S3 notification: nothing to fail; `pipeline sweep` covers
+            logger.exception("undecodable message in the uploads dead-letter queue", extra={"body": record.body[:500]})
+            return
+        for ref in refs:
+            correlate(ref.job_id)
+            job = dead_upload(ref, settings())
+            count("UploadsDeadLettered")
+            if job.get("status") == "FAILED":
+                job_outcome(job_summary(job))
+            logger.warning("upload dead-lettered", extra={"file": ref.uri, "status": job.get("status")})
+        return
     descriptor = json.loads(record.body)
     correlate(descriptor["job_id"])
     steps.dead_page(descriptor, int(record.attributes.approximate_receive_count or 0), settings())

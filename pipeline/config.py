@@ -22,6 +22,7 @@ class Settings:
     job_events_topic_arn: str = ""
     glue_database: str = ""  # PIPELINE_GLUE_DATABASE
     athena_workgroup: str = ""
+    uploads_dead_letter_queue_arn: str = ""  # the job-steps function consumes it
     page_rows: int = 50_000
     inline_max_bytes: int = 5_000_000
     pages_per_iteration: int = 50

@@ -438,7 +438,11 @@ def reconcile(job_id: str, stage: str | None, as_json: bool) -> None:
 @cli.command()
 @click.argument("job_id", required=False)
 @click.option("--repage", is_flag=True, help="Page the whole file again (pages already DONE are skipped).")
-@click.option("--interrupted", is_flag=True, help="Redrive every job whose execution ended without finishing it.")
+@click.option(
+    "--interrupted",
+    is_flag=True,
+    help="Redrive every job whose execution ended without finishing it, or whose inline processor was killed.",
+)
 @click.option("--wait", is_flag=True, help="Wait for the redriven jobs to finish, showing progress.")
 @STAGE
 @JSON
@@ -469,6 +473,58 @@ def redrive(job_id: str | None, repage: bool, interrupted: bool, wait: bool, sta
             console.print("nothing to redrive")
         for action in actions:
             console.print(f"{action['job_id']}: {action['action']} — {action['detail']}")
+        if jobs:
+            console.print(jobs_table(jobs))
+    if jobs and any(j.get("status") != "COMPLETE" for j in jobs):
+        sys.exit(2)
+
+
+@cli.command("sweep")
+@click.option("--dataset", default=None, help="Only object versions under <dataset>/.")
+@click.option("--since", default=None, help="Only versions uploaded since: an ISO 8601 time or an age (30m, 2h, 7d).")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=1800,
+    show_default=True,
+    help="Seconds a job may sit RECEIVED or PROCESSING (and a version without a job may wait) before it is swept.",
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would be handed over.")
+@click.option("--wait", is_flag=True, help="Wait for the swept jobs to finish, showing progress.")
+@STAGE
+@JSON
+def sweep_command(
+    dataset: str | None,
+    since: str | None,
+    older_than: float,
+    dry_run: bool,
+    wait: bool,
+    stage: str | None,
+    as_json: bool,
+) -> None:
+    """Hand every object version without a job, or with a stuck job, to processing again (idempotent)."""
+    from pipeline.jobs.sweep import parse_since, sweep
+
+    outs = ops.outputs(resolve(stage))
+    strays = sweep(
+        outs, dataset=dataset, since=parse_since(since) if since else None, older_than=older_than, dry_run=dry_run
+    )
+    jobs = []
+    if wait and strays and not dry_run:
+        jobs = _wait(outs, [{"key": s.key, "version_id": s.version_id} for s in strays], as_json)
+    if as_json:
+        emit_json({"swept": [s.as_dict() for s in strays], "jobs": jobs})
+    else:
+        if not strays:
+            console.print("nothing to sweep: every object version has a job that is finished or moving")
+        else:
+            console.print(
+                rows_table(
+                    ["job", "key", "version", "found", "last activity", "action"],
+                    [(s.job_id[:12], s.key, s.version_id, s.reason, s.last_activity, s.action) for s in strays],
+                    f"Swept ({len(strays)})",
+                )
+            )
         if jobs:
             console.print(jobs_table(jobs))
     if jobs and any(j.get("status") != "COMPLETE" for j in jobs):

@@ -32,7 +32,16 @@ def start_local(cloud: Cloud, progress: Progress) -> bool:
 
         for done in recover_interrupted(outs, nothing_running=True):
             progress(f"resumed interrupted job {done['job_id']} ({done['action']}: {done['detail']})")
+        sweep_stage(outs, progress)
     return True
+
+
+def sweep_stage(outs: dict[str, str], progress: Progress) -> None:
+    """Hand every object version without a job, or with a stuck one, to processing again (`pipeline sweep`)."""
+    from pipeline.jobs.sweep import sweep
+
+    for stray in sweep(outs):
+        progress(f"swept {stray.key} (version {stray.version_id}, {stray.reason}): {stray.action}")
 
 
 def local_stacks() -> list[dict[str, str]]:

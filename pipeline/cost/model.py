@@ -16,6 +16,7 @@ DYNAMODB_WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1, "TransactWrit
 DYNAMODB_READS = {"GetItem": 1, "Query": 1, "Scan": 1, "BatchGetItem": 25, "TransactGetItems": 4}
 S3_GETS = ("GetObject", "HeadObject", "SelectObjectContent")
 SQS_PER_PAGE = 3  # SNS delivers it (send), the event source mapping receives it and deletes it
+SQS_PER_UPLOAD = 2 * SQS_PER_PAGE  # the same in the uploads queue and in the inventory queue
 
 
 def item_bytes(item: dict[str, Any]) -> int:
@@ -75,7 +76,11 @@ def _lines(bench: dict[str, Any], rows: int) -> list[dict[str, Any]]:
     invocations = sum(f["invocations"] for f in run["lambda"].values())
     integrations = run["stepfunctions"].get("integrations", {})
     sns = count("sns.Publish", "sns.PublishBatch") + integrations.get("sns:publish", 0) + run["uploads"]
-    sqs = run["pages"] * SQS_PER_PAGE + sum(v for k, v in ops.items() if k.startswith("sqs."))
+    sqs = (
+        run["pages"] * SQS_PER_PAGE
+        + run["uploads"] * SQS_PER_UPLOAD
+        + sum(v for k, v in ops.items() if k.startswith("sqs."))
+    )
     s3_get = count(*(f"s3.{op}" for op in S3_GETS))
     s3_put = sum(v for k, v in ops.items() if k.startswith("s3.")) - s3_get + run["uploads"]
     scanned = max(run["athena"]["bytes_scanned"] * scale, PRICES["athena_min_bytes_per_query"])
@@ -104,7 +109,13 @@ def _lines(bench: dict[str, Any], rows: int) -> list[dict[str, Any]]:
             "sfn_state_transition",
         ),
         _line("SNS publishes", sns * scale, "requests", "sns_request"),
-        _line("SQS", sqs * scale, "requests", "sqs_request", f"{SQS_PER_PAGE} per page message"),
+        _line(
+            "SQS",
+            sqs * scale,
+            "requests",
+            "sqs_request",
+            f"{SQS_PER_PAGE} per page message, {SQS_PER_UPLOAD} per upload",
+        ),
         _line("S3 PUT/LIST", s3_put * scale, "requests", "s3_put_request"),
         _line("S3 GET", s3_get * scale, "requests", "s3_get_request"),
         _line(

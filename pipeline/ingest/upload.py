@@ -16,7 +16,7 @@ from pipeline.errors import TerminalError
 from pipeline.ingest.events import ObjectRef
 from pipeline.jobs import JobStatus, JobStore
 from pipeline.jobs.model import job_summary
-from pipeline.jobs.supersede import complete
+from pipeline.jobs.supersede import complete, fail
 from pipeline.process.header import check_header, parse_header
 from pipeline.process.page import process_page
 from pipeline.process.records import split_header
@@ -71,9 +71,9 @@ def handle_upload(ref: ObjectRef, settings: Settings) -> dict[str, Any]:
     try:
         return process_inline(ref, contract, jobs, settings)
     except TerminalError as exc:
-        return jobs.fail(ref.job_id, type(exc).__name__.removesuffix("Error"), str(exc))
+        return fail(jobs, ref.job_id, type(exc).__name__.removesuffix("Error"), str(exc), settings.results_bucket)
     except Exception as exc:  # recorded so the job never sits in PROCESSING; re-raised so the delivery retries
-        jobs.fail(ref.job_id, "ProcessingError", f"{type(exc).__name__}: {exc}")
+        fail(jobs, ref.job_id, "ProcessingError", f"{type(exc).__name__}: {exc}", settings.results_bucket)
         raise
 
 
@@ -128,7 +128,14 @@ def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Sett
         raise EmptyFileError("the file has a header but no rows")
     header_lines = raw_header.count(b"\n") + 1
     result = process_page(
-        data, header, contract, job_id=ref.job_id, page=0, first_line=1 + header_lines, settings=settings
+        data,
+        header,
+        contract,
+        job_id=ref.job_id,
+        page=0,
+        first_line=1 + header_lines,
+        settings=settings,
+        before_write=lambda keys: jobs.note_outputs(ref.job_id, 0, keys),
     )
     jobs.update_job(
         ref.job_id, {"mode": "inline", "pages_total": 1, "read_ms": int((time.perf_counter() - started) * 1000)}

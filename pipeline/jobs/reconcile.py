@@ -1,4 +1,5 @@
-"""Reconcile a job to the row: input = valid + rejected, S3 output rows = valid, DynamoDB holds every key."""
+"""Reconcile a job to the row: input = valid + rejected, S3 output rows = valid, DynamoDB holds every key, and
+the table holds output of the object key's newest completed version only."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from botocore.exceptions import ClientError
 
 from pipeline import aws
 from pipeline.contract import ContractError, UnknownDatasetError, load_contract
+from pipeline.ingest.events import ObjectRef
 from pipeline.jobs.model import JobStatus
 from pipeline.jobs.store import JobStore
+from pipeline.jobs.supersede import is_newer, latest_holder, version_positions
 from pipeline.store.records import record_key
 from pipeline.store.text_format import records, split_line
 
@@ -136,4 +139,47 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
         result.counts["dynamodb_missing"] = len(missing)
         if missing:
             result.problems.append(f"{len(missing)} valid keys missing from DynamoDB, e.g. {missing[:3]}")
+    if job.get("bucket") and job.get("key"):
+        _check_key_versions(store, job, results_bucket, result)
     return result
+
+
+def _check_key_versions(store: JobStore, job: dict[str, Any], results_bucket: str, result: Reconciliation) -> None:
+    """The object key's rows in the table come from its newest completed version only.
+
+    S3's own listing of the key's versions (newest first) is the reference: the newest version whose job is
+    COMPLETE must hold the key's `LATEST` item, and no other version's job may still have output files, except
+    a newer one still running (Athena sees both versions while it runs).
+    """
+    s3 = aws.client("s3")
+    positions = version_positions(job["bucket"], job["key"])
+    jobs = [
+        found
+        for version in sorted(positions, key=positions.__getitem__)
+        if (found := store.get(ObjectRef(job["bucket"], job["key"], 0, "", version, None, "").job_id))
+    ]
+    if job["job_id"] not in {j["job_id"] for j in jobs}:
+        jobs.append(job)  # a job whose id predates version-based ids, or whose version was deleted
+    newest = next((j for j in jobs if j.get("status") == JobStatus.COMPLETE), None)
+    result.counts["key_versions"] = len(positions)
+    result.counts["key_newest_complete"] = newest["job_id"] if newest else ""
+    if newest:
+        holder = latest_holder(store, job["bucket"], job["key"])
+        if holder != newest["job_id"]:
+            result.problems.append(
+                f"S3's newest complete version of the key is job {newest['job_id']}; the jobs table names {holder}"
+            )
+        if newest.get("superseded_by"):
+            result.problems.append(f"the key's newest complete version, job {newest['job_id']}, was retired")
+    for other in jobs:
+        if newest and other["job_id"] == newest["job_id"]:
+            continue
+        running = other.get("status") in (JobStatus.RECEIVED, JobStatus.PROCESSING, JobStatus.PAGING)
+        if running and (newest is None or is_newer(other, newest)):
+            continue
+        left = [k for k in store.output_keys(other["job_id"]) if _exists(s3, results_bucket, k)]
+        if left:
+            result.problems.append(
+                f"{len(left)} output file(s) of job {other['job_id']} ({other.get('status')}, version "
+                f"{other.get('version_id')}) are still in the table; only the newest complete version's may be"
+            )

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from pipeline import aws
 from pipeline.errors import PipelineError
-from pipeline.ingest.events import ObjectRef, sns_notification
+from pipeline.ingest.events import ObjectRef, sqs_event
 from pipeline.jobs.model import JobStatus
 from pipeline.jobs.store import JobStore, now_iso
 
 UNFINISHED = {JobStatus.RECEIVED, JobStatus.PROCESSING, JobStatus.PAGING}
+STUCK_AFTER_S = 1800  # twice the upload processor's timeout: an inline job PROCESSING this long was killed
 CLEARED_ON_REDRIVE = ("error", "cause", "failed_pages", "finished_at", "duration_s", "task_token")
 _EXECUTION_NUMBER = re.compile(r"-(\d+)$")
 
@@ -41,6 +43,18 @@ def is_interrupted(job: dict[str, Any]) -> bool:
     return _execution_status(job.get("execution_arn")) not in ("RUNNING", None)
 
 
+def is_stuck_inline(job: dict[str, Any], now: datetime | None = None) -> bool:
+    """An inline job PROCESSING for longer than its invocation can run: the processor was killed (out of memory)."""
+    if job.get("status") != JobStatus.PROCESSING or job.get("mode") == "paged":
+        return False
+    started = str(job.get("swept_at") or job.get("started_at") or "")
+    try:
+        moment = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return moment <= (now or datetime.now(UTC)) - timedelta(seconds=STUCK_AFTER_S)
+
+
 def redrive(outs: dict[str, str], job_id: str, *, repage: bool = False) -> dict[str, Any]:
     """Redrive one job and return what was done.
 
@@ -54,6 +68,9 @@ def redrive(outs: dict[str, str], job_id: str, *, repage: bool = False) -> dict[
         raise RedriveError(f"no job {job_id}")
     if job.get("status") == JobStatus.COMPLETE:
         return {"job_id": job_id, "action": "none", "detail": "the job is already COMPLETE"}
+    if job.get("superseded_by"):
+        detail = f"a newer upload of the key (job {job['superseded_by']}) replaced this job's output"
+        return {"job_id": job_id, "action": "none", "detail": detail}
     if _execution_status(job.get("execution_arn")) == "RUNNING":
         raise RedriveError(f"job {job_id} is still running in {job['execution_arn'].rsplit(':', 1)[-1]}")
     if job.get("mode") == "paged":
@@ -61,9 +78,9 @@ def redrive(outs: dict[str, str], job_id: str, *, repage: bool = False) -> dict[
     return _redrive_upload(outs, job)
 
 
-def _redrive_upload(outs: dict[str, str], job: dict[str, Any]) -> dict[str, Any]:
-    """Invoke the upload processor with the job's own S3 notification (same object version, same job id)."""
-    ref = ObjectRef(
+def job_ref(job: dict[str, Any]) -> ObjectRef:
+    """The object version a job was opened for (what its S3 notification said)."""
+    return ObjectRef(
         bucket=job["bucket"],
         key=job["key"],
         size=int(job.get("size") or 0),
@@ -72,9 +89,13 @@ def _redrive_upload(outs: dict[str, str], job: dict[str, Any]) -> dict[str, Any]
         sequencer=job.get("sequencer"),
         event_time=job.get("event_time") or now_iso(),
     )
-    response = aws.client("lambda").invoke(
-        FunctionName=outs["ProcessorFunction"], Payload=json.dumps(sns_notification(ref)).encode()
-    )
+
+
+def _redrive_upload(outs: dict[str, str], job: dict[str, Any]) -> dict[str, Any]:
+    """Invoke the upload processor with the job's own notification (same object version, same job id), as the
+    uploads queue would deliver it."""
+    event = sqs_event(job_ref(job), outs.get("UploadsQueueArn", ""), outs.get("IngestTopicArn", ""), now_iso())
+    response = aws.client("lambda").invoke(FunctionName=outs["ProcessorFunction"], Payload=json.dumps(event).encode())
     payload = response["Payload"].read().decode()
     if response.get("FunctionError"):
         raise RedriveError(f"the upload processor failed again: {payload[:500]}")
@@ -144,8 +165,9 @@ def _redrive_paged(outs: dict[str, str], store: JobStore, job: dict[str, Any], r
 
 
 def recover_interrupted(outs: dict[str, str], *, nothing_running: bool = False) -> list[dict[str, Any]]:
-    """Redrive every job that nothing will move on: paged jobs whose execution ended unfinished and, when
-    ``nothing_running`` (the local cloud has just started), uploads caught mid-processing.
+    """Redrive every job that nothing will move on: paged jobs whose execution ended unfinished, inline jobs
+    whose processor was killed (PROCESSING for `STUCK_AFTER_S`) and, when ``nothing_running`` (the local cloud
+    has just started), uploads caught mid-processing.
 
     Paging starts over for these jobs, because page messages that were in flight stay invisible for the
     queue's visibility timeout; pages already DONE are skipped.
@@ -154,6 +176,6 @@ def recover_interrupted(outs: dict[str, str], *, nothing_running: bool = False) 
     redriven = []
     for job in store.jobs():
         orphaned_upload = nothing_running and job.get("mode") != "paged" and job.get("status") in UNFINISHED
-        if orphaned_upload or is_interrupted(job):
+        if orphaned_upload or is_interrupted(job) or is_stuck_inline(job):
             redriven.append(redrive(outs, job["job_id"], repage=True))
     return redriven

@@ -139,6 +139,7 @@ class JobStore:
                 {**fields, "status": JobStatus.PROCESSING.value, "started_at": now_iso()},
                 if_not_exists={"received_at": now_iso()},
                 add={"attempts": 1},
+                remove=("error", "cause", "finished_at", "duration_s"),  # of an earlier attempt that failed
                 condition=(
                     "attribute_not_exists(#status) OR #status IN (:received, :processing) OR "
                     "(#status = :failed AND (attribute_not_exists(#mode) OR #mode <> :paged))"
@@ -312,9 +313,28 @@ class JobStore:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return sorted(items, key=lambda j: j.get("received_at", ""), reverse=True)
 
+    def note_outputs(self, job_id: str, page: int, keys: list[str]) -> None:
+        """Remember the output keys a page is about to write (before it writes them)."""
+        expression, names, values = _update(
+            {"updated_at": now_iso()}, if_not_exists={"page": page}, add={"pending_outputs": set(keys)}
+        )
+        self._client.update_item(
+            TableName=self.table,
+            Key=self._key(job_id, page_item(page)),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
     def output_keys(self, job_id: str) -> list[str]:
-        """Every output object key written by the job's pages."""
-        return sorted({key for page in self.pages(job_id) for key in (page.get("outputs") or {})})
+        """Every output object key the job's pages wrote, or were about to write when they failed."""
+        return sorted(
+            {
+                key
+                for page in self.pages(job_id)
+                for key in [*(page.get("outputs") or {}), *(page.get("pending_outputs") or [])]
+            }
+        )
 
     def finish(self, job_id: str) -> dict[str, Any]:
         """Mark the job COMPLETE with its duration, unless it already finished; return it."""

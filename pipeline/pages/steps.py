@@ -10,6 +10,7 @@ from pipeline.jobs import JobStatus, JobStore
 from pipeline.jobs.callbacks import fail_waiting_execution, resume_if_complete
 from pipeline.jobs.model import job_summary
 from pipeline.jobs.supersede import complete
+from pipeline.jobs.supersede import fail as fail_job
 from pipeline.store.catalog import register_partitions
 
 
@@ -53,7 +54,7 @@ def fail(job_id: str, error: dict[str, Any], settings: Settings) -> dict[str, st
     jobs = JobStore(settings.jobs_table)
     job = jobs.get(job_id) or {}
     if job.get("status") != JobStatus.FAILED.value:
-        jobs.fail(job_id, name, cause)
+        fail_job(jobs, job_id, name, cause, settings.results_bucket)
     else:
         name, cause = str(job.get("error", name)), str(job.get("cause", cause))
     return {"error": name, "cause": cause}
@@ -68,5 +69,5 @@ def dead_page(descriptor: dict[str, Any], receive_count: int, settings: Settings
         f"page {page} (lines from {descriptor.get('first_line')}) failed after {receive_count} attempts: "
         f"{item.get('last_error', 'unknown error')}"
     )
-    job = jobs.fail(job_id, "PageFailed", cause, {"failed_pages": [page]})
+    job = fail_job(jobs, job_id, "PageFailed", cause, settings.results_bucket, {"failed_pages": [page]})
     fail_waiting_execution(job, "PageFailed", cause)

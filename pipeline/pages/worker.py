@@ -49,6 +49,7 @@ def process_descriptor(descriptor: dict[str, Any], settings: Settings, attempt: 
                 page=page,
                 first_line=int(descriptor["first_line"]),
                 settings=settings,
+                before_write=lambda keys: jobs.note_outputs(job_id, page, keys),
             )
     except Exception as exc:
         jobs.record_page_failure(job_id, page, f"{type(exc).__name__}: {exc}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,7 @@ def process_page(
     page: int,
     first_line: int,
     settings: Settings,
+    before_write: Callable[[list[str]], None] | None = None,
 ) -> PageResult:
     """Turn the data records in ``body`` into stored rows and rejects; safe to repeat (same keys, upserts)."""
     timings: dict[str, int] = {}
@@ -68,7 +70,9 @@ def process_page(
     failpoints.hit("after-dynamodb", page)
 
     t = time.perf_counter()
-    written = write_page(settings.results_bucket, contract, job_id, page, validated.table, validated.rejects)
+    written = write_page(
+        settings.results_bucket, contract, job_id, page, validated.table, validated.rejects, before_write
+    )
     timings["s3_write"] = int((time.perf_counter() - t) * 1000)
     failpoints.hit("after-s3", page)
     return PageResult(

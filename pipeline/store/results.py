@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
@@ -46,10 +47,22 @@ def rejects_file(rejects: list[Reject]) -> bytes:
 
 
 def write_page(
-    bucket: str, contract: Contract, job_id: str, page: int, table: pa.Table, rejects: list[Reject]
+    bucket: str,
+    contract: Contract,
+    job_id: str,
+    page: int,
+    table: pa.Table,
+    rejects: list[Reject],
+    before_write: Callable[[list[str]], None] | None = None,
 ) -> dict[str, object]:
-    """Put the page's output and rejects objects; return their keys and row counts."""
+    """Put the page's output and rejects objects; return their keys and row counts.
+
+    ``before_write`` is told the output keys before any is written, so that output a crash leaves behind
+    unrecorded can still be found (and retired).
+    """
     files = partition_files(table, contract, job_id, page)
+    if before_write and files:
+        before_write(sorted(files))
     s3 = aws.client("s3")
     uploads = {key: body for key, (body, _) in files.items()}
     reject_key = None

@@ -1,6 +1,6 @@
 """The output format's documented encoded form of a text value, written from the ADR, not from the writer.
 
-ADR 4 (`docs/adr/0004-output-text-exact-in-every-engine.md`): in a string column, backslash, TAB, LF, CR and
+ADR 4 (`docs/adr/0004-output-text-the-same-in-every-engine.md`): in a string column, backslash, TAB, LF, CR and
 U+FEFF are written as the visible sequences `\\\\`, `\\t`, `\\n`, `\\r` and `\\ufeff`; every other character as
 itself; NULL as `\\N`. Every reader of the raw table returns this encoded form; `decoded` inverts it.
 """

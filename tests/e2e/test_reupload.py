@@ -69,3 +69,34 @@ def test_a_late_older_version_never_replaces_a_newer_one(stack: dict[str, str], 
     settled = settle_latest(store, older, stack["ResultsBucket"])  # finishes last, but is the older version
     assert settled.get("superseded_by") == "late-newer"
     assert "superseded_by" not in (store.get("late-newer") or {})
+
+
+def test_an_older_version_that_fails_after_a_newer_one_completed_retires_what_it_left(
+    stack: dict[str, str], aws_clients: dict[str, Any]
+) -> None:
+    """The other order of `test_failed_pages.py`'s re-upload: the newer version completes first."""
+    from pipeline.jobs.supersede import fail, settle_latest
+
+    store, prefix = JobStore(stack["JobsTable"]), unique_prefix()
+    key = f"orders/{prefix}/fails-late.csv"
+    newer = {"job_id": f"{prefix}-newer", "bucket": stack["IngestBucket"], "key": key, "sequencer": "0B0"}
+    older = {"job_id": f"{prefix}-older", "bucket": stack["IngestBucket"], "key": key, "sequencer": "0A0"}
+    for job in (newer, older):
+        store.update_job(job["job_id"], {k: v for k, v in job.items() if k != "job_id"} | {"status": "PAGING"})
+    left = f"orders/dt=2099-01-01/part-{older['job_id']}-000000.tsv"  # a page that finished: no rows, a file
+    crashed = f"orders/dt=2099-01-01/part-{older['job_id']}-000001.tsv"  # written, then the page crashed
+    for key_ in (left, crashed):
+        aws_clients["s3"].put_object(Bucket=stack["ResultsBucket"], Key=key_, Body=b"")
+    store.record_page(older["job_id"], 0, {"rows_input": 0, "rows_valid": 0, "rows_rejected": 0, "outputs": {left: 0}})
+    store.note_outputs(older["job_id"], 1, [crashed])  # what a page does before it writes
+
+    settle_latest(store, newer, stack["ResultsBucket"])  # the newer version completes
+    failed = fail(store, older["job_id"], "PageFailed", "page 1 failed", stack["ResultsBucket"])  # then the older fails
+    assert (failed["status"], failed.get("superseded_by"), failed.get("outputs_deleted")) == (
+        "FAILED",
+        newer["job_id"],
+        2,
+    )
+    for key_ in (left, crashed):
+        with pytest.raises(aws_clients["s3"].exceptions.ClientError):
+            aws_clients["s3"].head_object(Bucket=stack["ResultsBucket"], Key=key_)

@@ -106,9 +106,10 @@ def test_dashboard_shows_rows_latency_queue_and_executions(template):
     for metric in ("RowsValid", "RowsRejected", "PageSeconds", "JobsFailed"):
         assert f'MetricName=\\"{metric}\\"' in body, metric
     names = set(re.findall(r"\$\{([A-Za-z:.]+)\}", body))
-    assert names <= set(template["Resources"]) | {"AWS::Region", "Stage"} | {
-        f"{q}.QueueName" for q in ("PagesQueue", "PagesDeadLetterQueue")
-    }
+    queues = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"]
+    assert names <= set(template["Resources"]) | {"AWS::Region", "Stage"} | {f"{q}.QueueName" for q in queues}
+    for queue in queues:  # every queue's depth is on the dashboard
+        assert f"${{{queue}.QueueName}}" in body, queue
 
 
 # ------------------------------------------------------------------ deploy parameters

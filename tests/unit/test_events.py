@@ -1,4 +1,4 @@
-"""S3 notifications delivered through SNS: decoding, URL-decoded keys, test events, stable job ids."""
+"""S3 notifications delivered through SNS and SQS: decoding, URL-decoded keys, test events, stable job ids."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent, SQSRecord
 from conftest import load_event
 
-from pipeline.ingest.events import ObjectRef, objects_from_sns, s3_objects
+from pipeline.ingest.events import ObjectRef, objects_from_sns, objects_from_sqs, s3_objects, sqs_event
 
 
 def _with_s3(event: dict[str, Any], **object_changes: Any) -> dict[str, Any]:
@@ -129,12 +130,23 @@ def test_redelivered_event_with_new_sns_envelope_keeps_the_job_id(put_event):
     assert objects_from_sns(redelivered)[0].job_id == objects_from_sns(put_event)[0].job_id
 
 
-@pytest.mark.parametrize(
-    "change",
-    [{"versionId": "another-version"}, {"sequencer": "0065E6F1A2B3C4D5F0"}, {"key": "orders/other.csv"}],
-)
+@pytest.mark.parametrize("change", [{"versionId": "another-version"}, {"key": "orders/other.csv"}])
 def test_job_id_differs_for_a_different_upload(put_event, change):
     assert objects_from_sns(_with_s3(put_event, **change))[0].job_id != objects_from_sns(put_event)[0].job_id
+
+
+def test_in_a_versioned_bucket_the_version_id_alone_names_the_upload(put_event):
+    """A bucket listing has no sequencer: a listed version and its notification must be the same job."""
+    [ref] = objects_from_sns(put_event)
+    listed = ObjectRef(ref.bucket, ref.key, ref.size, ref.etag, ref.version_id, None, "2024-03-05T10:15:30.000Z")
+    assert listed.job_id == ref.job_id
+    assert objects_from_sns(_with_s3(put_event, sequencer="0065E6F1A2B3C4D5F0"))[0].job_id == ref.job_id
+
+
+@pytest.mark.parametrize("version_id", [None, "null"])
+def test_without_a_version_id_the_sequencer_tells_uploads_apart(version_id):
+    base = dict(bucket="b", key="orders/x.csv", size=1, etag="e", version_id=version_id, event_time="t")
+    assert ObjectRef(sequencer="01", **base).job_id != ObjectRef(sequencer="02", **base).job_id
 
 
 def test_job_id_falls_back_to_the_etag_without_sequencer():
@@ -144,10 +156,37 @@ def test_job_id_falls_back_to_the_etag_without_sequencer():
 
 
 @pytest.mark.parametrize("key", ["orders/a.csv", "orders/with space/ü ñ+plus.csv", "orders/a%20b.csv"])
-@pytest.mark.parametrize("version_id", [None, "v1"])
-def test_a_rebuilt_notification_decodes_to_the_same_object_and_job(key: str, version_id: str | None):
-    from pipeline.ingest.events import sns_notification
+@pytest.mark.parametrize(("version_id", "sequencer"), [(None, "00ABC"), ("v1", "00ABC"), ("v1", None)])
+def test_a_rebuilt_notification_decodes_to_the_same_object_and_job(
+    key: str, version_id: str | None, sequencer: str | None
+):
+    """What `pipeline redrive` invokes the processor with, and what `pipeline sweep` sends to its queue."""
+    ref = ObjectRef("ingest", key, 42, "etag", version_id, sequencer, "2026-11-23T00:00:00.000Z")
+    queue, topic = "arn:aws:sqs:us-east-1:1:pipeline-t-uploads", "arn:aws:sns:us-east-1:1:pipeline-t-ingest"
+    [record] = SQSEvent(sqs_event(ref, queue, topic, "2026-11-23T00:00:01.000Z")).records
+    assert objects_from_sqs(record) == [ref]
+    assert objects_from_sqs(record)[0].job_id == ref.job_id
+    assert record.event_source_arn == queue
 
-    ref = ObjectRef("ingest", key, 42, "etag", version_id, "00ABC", "2026-11-23T00:00:00.000Z")
-    assert objects_from_sns(sns_notification(ref)) == [ref]
-    assert objects_from_sns(sns_notification(ref))[0].job_id == ref.job_id
+
+# ------------------------------------------------------------------ through SQS
+
+
+def test_an_sqs_message_holding_the_sns_envelope_decodes_like_the_sns_event(put_event):
+    [record] = SQSEvent(load_event("sqs_sns_s3_put.json")).records
+    assert objects_from_sqs(record) == objects_from_sns(put_event)
+    assert int(record.attributes.approximate_receive_count or 0) == 1
+
+
+def test_an_sqs_message_holding_the_s3_test_event_yields_nothing():
+    envelope = load_event("sns_s3_test_event.json")["Records"][0]["Sns"]
+    record = SQSRecord({"messageId": "m", "body": json.dumps(envelope), "attributes": {}})
+    assert objects_from_sqs(record) == []
+
+
+def test_a_notification_without_the_sns_envelope_decodes_too(put_event):
+    """What a subscription's dead-letter queue or a raw delivery holds: the S3 notification itself."""
+    message = put_event["Records"][0]["Sns"]["Message"]
+    record = SQSRecord({"messageId": "m", "body": message, "attributes": {}})
+    assert objects_from_sqs(record) == objects_from_sns(put_event)
+    assert objects_from_sqs(SQSRecord({"messageId": "m", "body": "[]", "attributes": {}})) == []

@@ -120,3 +120,20 @@ def test_rejects_file_keeps_unicode_and_escaped_bytes(orders_contract):
     assert [r[0] for r in rows[1:]] == ["2", "3"]
     assert rows[1][2] == "\\xff\\xfe,1"
     assert "ü" in rows[2][2]
+
+
+def test_write_page_names_its_output_keys_before_writing_any(orders_contract, monkeypatch):
+    """A page killed between its S3 writes and its count still has its output on record, to be retired."""
+    from pipeline.store import results
+
+    events: list[tuple[str, object]] = []
+
+    class S3:
+        def put_object(self, Bucket: str, Key: str, Body: bytes) -> None:
+            events.append(("put", Key))
+
+    monkeypatch.setattr(results.aws, "client", lambda name: S3())
+    table = validate_csv(orders_contract, ORDERS).table
+    written = results.write_page("out", orders_contract, "j", 3, table, [], lambda keys: events.append(("named", keys)))
+    assert events[0] == ("named", sorted(written["outputs"]))  # type: ignore[arg-type]
+    assert sorted(k for what, k in events[1:] if what == "put") == sorted(written["outputs"])  # type: ignore[arg-type]
