@@ -24,6 +24,8 @@ class Settings:
     athena_workgroup: str = ""
     page_rows: int = 50_000
     inline_max_bytes: int = 5_000_000
+    page_max_bytes: int = 64 << 20  # a page ends after page_rows records or this many bytes
+    record_max_bytes: int = 16 << 20  # longer records are rejected unparsed
     pages_per_iteration: int = 50
     iterations_per_execution: int = 1000
     dynamodb_writers: int = 4
