@@ -29,12 +29,15 @@ def run_query(
     from pyathena import connect
     from pyathena.error import DatabaseError, OperationalError
 
+    from pipeline.query.values import TolerantConverter
+
     connection = connect(
         s3_staging_dir=output_location,
         work_group=workgroup,
         schema_name=database,
         region_name=aws.region(),
         poll_interval=0.2,
+        converter=TolerantConverter(),  # a value Python cannot hold comes back as its text
     )
     try:
         cursor = connection.cursor()
