@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from typing import Any, BinaryIO
@@ -14,20 +13,13 @@ from pipeline.config import Settings
 from pipeline.contract import ContractError, UnknownDatasetError, dataset_for_key, load_contract
 from pipeline.errors import TerminalError
 from pipeline.ingest.events import ObjectRef
-from pipeline.ingest.reader import HEAD_BYTES, GzipLimits, PieceReader, followed_by, gunzip, measure, read_head
+from pipeline.ingest.inline import inline_pages, open_stream, oversized
 from pipeline.jobs import JobStatus, JobStore
 from pipeline.jobs.model import job_summary
 from pipeline.jobs.supersede import complete
-from pipeline.pages.cutter import read_pages
-from pipeline.process.header import check_header, parse_header
-from pipeline.process.page import Oversized, process_oversized, process_page
-from pipeline.process.records import count_line_breaks, split_header
+from pipeline.process.page import process_oversized, process_page
 from pipeline.store.catalog import register_partitions
 from pipeline.store.objects import get_range
-
-
-class EmptyFileError(TerminalError):
-    """The object has no bytes, or a header and no rows."""
 
 
 def is_gzip(key: str) -> bool:
@@ -40,20 +32,8 @@ def execution_name(job_id: str, sequence: int = 0) -> str:
     return f"{job_id}-{sequence}"
 
 
-def open_object(ref: ObjectRef, settings: Settings) -> BinaryIO:
-    """A stream of the object's bytes (the exact version that was announced), gunzipped if it is `.gz`.
-
-    A `.gz` object is first gunzipped once without keeping anything, so a file past the limits fails before
-    a single row is written.
-    """
-    if not is_gzip(ref.key):
-        return _raw(ref)
-    limits = GzipLimits(settings.gzip_max_bytes, settings.gzip_max_ratio)
-    measure(_raw(ref), limits)
-    return PieceReader(gunzip(_raw(ref), limits))
-
-
 def _raw(ref: ObjectRef) -> BinaryIO:
+    """The object's raw bytes: the exact version that was announced."""
     return get_range(ref.bucket, ref.key, version_id=ref.version_id, etag=ref.etag, start=0)
 
 
@@ -125,38 +105,19 @@ def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Sett
     """Process a small (or gzipped) upload in this invocation, page by page as the page processors would;
     pages a retried delivery already finished are skipped."""
     started = time.perf_counter()
-    stream = open_object(ref, settings)
-    head = read_head(stream)
-    if not head.strip() and len(head) < HEAD_BYTES:
-        raise EmptyFileError("the file is empty")
-    raw_header, data_start = split_header(head)
-    header = check_header(parse_header(raw_header), contract)
+    gzipped = is_gzip(ref.key)
+    header, pages = inline_pages(open_stream(lambda: _raw(ref), gzipped, settings), contract, settings)
     read_ms = int((time.perf_counter() - started) * 1000)  # with a .gz file's first pass
-    pages = read_pages(
-        followed_by(head[data_start:], stream),
-        start=data_start,
-        first_line=1 + count_line_breaks(head[:data_start]),
-        rows=settings.page_rows,
-        max_bytes=settings.page_max_bytes,
-        record_max=settings.record_max_bytes,
-    )
-    first = next(pages, None)
-    if first is None or (not first[0].oversized and not first[1].strip() and next(pages, None) is None):
-        raise EmptyFileError("the file has a header but no rows")
     done = {int(p["page"]): p for p in jobs.pages(ref.job_id) if p.get("status") == "DONE"}
     outputs: set[str] = set()
     total = 0
-    for number, (span, body) in enumerate(itertools.chain([first], pages)):
+    for number, (span, body) in enumerate(pages):
         total = number + 1
         if number in done:
             outputs.update(done[number].get("outputs") or {})
             continue
         if span.oversized:
-            source = "gunzipped file" if is_gzip(ref.key) else "raw file"
-            record = Oversized(
-                span.start, span.end, span.first_line, span.last_line, settings.record_max_bytes, body,
-                unterminated=span.unterminated, source=source,
-            )  # fmt: skip
+            record = oversized(span, body, settings, gzipped)
             result = process_oversized(record, contract, job_id=ref.job_id, page=number, settings=settings)
         else:
             result = process_page(
