@@ -101,10 +101,10 @@ class Oversized:
         first, last = self.first_line, self.last_line
         lines = f"line {first}" if first == last else f"lines {first}-{last}"
         why = "record too large (a quoted field never closes)" if self.unterminated else "record too large"
-        reason = (
-            f"{why}: {self.end - self.start:,} bytes, the limit is {self.limit:,}; not parsed, only its first "
-            f"{len(self.preview):,} bytes kept here; it is {lines}, bytes {self.start:,}-{self.end - 1:,} of the "
-            f"{self.source}"
+        reason = (  # no "; " inside: a rejects file joins a record's reasons with it
+            f"{why}: {self.end - self.start:,} bytes, the limit is {self.limit:,}, so it is not parsed and only its "
+            f"first {len(self.preview):,} bytes are kept here ({lines}, bytes {self.start:,}-{self.end - 1:,} of "
+            f"the {self.source})"
         )
         text = self.preview.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
         return Reject(first, [reason], text)

@@ -241,3 +241,16 @@ def test_the_pager_holds_one_chunk_not_the_record(tmp_path):
     tracemalloc.stop()
     assert [p.oversized for p in pages] == [False, True, False]
     assert peak < 16 << 20, peak
+
+
+def test_an_oversized_record_is_rejected_with_its_size_lines_and_bytes_and_its_first_bytes():
+    from pipeline.process.page import Oversized
+
+    reject = Oversized(159, 17_000_231, 3, 4, 16 << 20, b"ORD-1,42,x\r\n", unterminated=True, source="gunzipped file")
+    assert reject.reject().line == 3
+    assert reject.reject().reasons == [
+        "record too large (a quoted field never closes): 17,000,072 bytes, the limit is 16,777,216, so it is not "
+        "parsed and only its first 12 bytes are kept here (lines 3-4, bytes 159-17,000,230 of the gunzipped file)"
+    ]
+    assert reject.reject().raw == "ORD-1,42,x"
+    assert "; " not in reject.reject().reasons[0]  # a rejects file joins reasons with "; "
