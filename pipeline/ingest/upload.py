@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
-from pipeline import aws
+from pipeline import aws, failpoints
 from pipeline.config import Settings
 from pipeline.contract import ContractError, UnknownDatasetError, dataset_for_key, load_contract
 from pipeline.errors import TerminalError
@@ -111,20 +111,27 @@ def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Sett
     done = {int(p["page"]): p for p in jobs.pages(ref.job_id) if p.get("status") == "DONE"}
     outputs: set[str] = set()
     total = 0
-    for number, (span, body) in enumerate(pages):
-        total = number + 1
-        if number in done:
-            outputs.update(done[number].get("outputs") or {})
-            continue
-        if span.oversized:
-            record = oversized(span, body, settings, gzipped)
-            result = process_oversized(record, contract, job_id=ref.job_id, page=number, settings=settings)
-        else:
-            result = process_page(
-                body, header, contract, job_id=ref.job_id, page=number, first_line=span.first_line, settings=settings
-            )
-        jobs.record_page(ref.job_id, number, result.as_item())
-        outputs.update(result.outputs)
+    with failpoints.attempt(int((jobs.get(ref.job_id) or {}).get("attempts") or 1)):  # for attempt-limited ones
+        for number, (span, body) in enumerate(pages):
+            total = number + 1
+            if number in done:
+                outputs.update(done[number].get("outputs") or {})
+                continue
+            if span.oversized:
+                record = oversized(span, body, settings, gzipped)
+                result = process_oversized(record, contract, job_id=ref.job_id, page=number, settings=settings)
+            else:
+                result = process_page(
+                    body,
+                    header,
+                    contract,
+                    job_id=ref.job_id,
+                    page=number,
+                    first_line=span.first_line,
+                    settings=settings,
+                )
+            jobs.record_page(ref.job_id, number, result.as_item())
+            outputs.update(result.outputs)
     jobs.update_job(ref.job_id, {"mode": "inline", "pages_total": total, "read_ms": read_ms})
     register_partitions(settings.glue_database, settings.results_bucket, sorted(outputs))
     job = complete(jobs, ref.job_id, settings.results_bucket)
