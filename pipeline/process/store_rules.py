@@ -62,14 +62,19 @@ def _key_too_long_for_dynamodb(page: ValidatedPage, contract: Contract, reasons:
     table = page.table
     if table.num_rows == 0:
         return
-    bound = np.full(table.num_rows, len(contract.dataset.encode()) + len(contract.primary_key), dtype=np.int64)
+    fixed = len(contract.dataset.encode()) + len(contract.primary_key)
+    lengths: dict[str, pa.Array] = {}
     for name in contract.primary_key:
         kind = contract.column(name).kind
         if kind == "string":
-            lengths = pc.fill_null(pc.binary_length(table.column(name)), 0)
-            bound += 2 * np.asarray(lengths.to_numpy(zero_copy_only=False), dtype=np.int64)
+            lengths[name] = pc.fill_null(pc.binary_length(table.column(name)), 0)
         else:
-            bound += KEY_TEXT_SIZE[kind]
+            fixed += KEY_TEXT_SIZE[kind]
+    if fixed + sum(2 * (pc.max(n).as_py() or 0) for n in lengths.values()) <= DYNAMODB_KEY_LIMIT:
+        return  # the usual case: even the longest values, every byte escaped, fit
+    bound = np.full(table.num_rows, fixed, dtype=np.int64)
+    for n in lengths.values():
+        bound += 2 * np.asarray(n.to_numpy(zero_copy_only=False), dtype=np.int64)
     candidates = np.flatnonzero(bound > DYNAMODB_KEY_LIMIT)
     if candidates.size == 0:
         return
@@ -89,6 +94,10 @@ def _numbers_out_of_dynamodb_range(page: ValidatedPage, contract: Contract, reas
         if column.kind != "number" or page.table.num_rows == 0:
             continue
         magnitude = pc.abs(page.table.column(column.name))
+        bounds = pc.min_max(magnitude)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if low is None or (low >= DYNAMODB_NUMBER_MIN and high < DYNAMODB_NUMBER_MAX):
+            continue  # every value fits (a zero makes the masks below decide)
         outside = pc.or_(
             pc.greater_equal(magnitude, DYNAMODB_NUMBER_MAX),
             pc.and_(pc.less(magnitude, DYNAMODB_NUMBER_MIN), pc.not_equal(magnitude, 0.0)),

@@ -148,8 +148,18 @@ def _dates(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _V
     v.add(pc.and_(present, pc.is_null(parsed)), f"{column.name}: not a valid date (YYYY-MM-DD)")
     days = pc.cast(parsed, pa.date32())
     number = pc.cast(days, pa.int32())  # outside years 0001-9999 a date has no ISO text (nor a SQL DATE)
-    v.add(pc.or_(pc.less(number, FIRST_DAY), pc.greater(number, LAST_DAY)), f"{column.name}: year outside 0001-9999")
+    if not _within(number, FIRST_DAY, LAST_DAY):
+        v.add(
+            pc.or_(pc.less(number, FIRST_DAY), pc.greater(number, LAST_DAY)), f"{column.name}: year outside 0001-9999"
+        )
     return days
+
+
+def _within(values: pa.ChunkedArray | pa.Array, first: int, last: int) -> bool:
+    """True when every non-null value lies in [first, last] (one pass; the masks are built only otherwise)."""
+    bounds = pc.min_max(values)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    return low is None or (low >= first and high <= last)
 
 
 def _exact_timestamps(raw: pa.ChunkedArray) -> pa.Array:
@@ -183,11 +193,10 @@ def _timestamps(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, 
         f"{column.name}: not a valid timestamp (YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM])",
     )
     micros = pc.cast(result, pa.int64())
-    outside = pc.or_(pc.less(micros, FIRST_US), pc.greater(micros, LAST_US))
-    lowest = pc.min(micros).as_py()
-    if lowest is not None and lowest < FIRST_US + DAY_US:  # year 0000 as written can be 0001 in UTC
+    if not _within(micros, FIRST_US + DAY_US, LAST_US):  # within a day of year 0001, 0000 as written is possible
+        outside = pc.or_(pc.less(micros, FIRST_US), pc.greater(micros, LAST_US))
         outside = pc.or_(outside, pc.and_(pc.is_valid(result), pc.starts_with(raw, "0000")))
-    v.add(outside, f"{column.name}: year outside 0001-9999 (as written or in UTC)")
+        v.add(outside, f"{column.name}: year outside 0001-9999 (as written or in UTC)")
     return result
 
 
