@@ -1,9 +1,12 @@
-"""Peak memory of the pager's cutting loop and of one page's processing, for files of growing size.
+"""Peak memory of the pager's cutting loop and of one page's processing, for files of growing size;
+and of the pager, a page and an inline upload on hostile files (huge records, gzip bombs).
 
 Usage: python benchmarks/memory.py ROWS [ROWS ...]   (each measurement runs in a fresh process)
-The pager streams the object and holds one page plus one read chunk; a page processor holds one page.
-Both should stay flat as the file grows. S3 is replaced by a local file stream here; the code path that
-cuts pages (pipeline.pages.cutter.cut_pages) and processes a page is the one the Lambdas run.
+       python benchmarks/memory.py --hostile [CASE ...]
+The pager streams the object and holds one read chunk; a page processor holds one page; the upload
+processor reads an inline or .gz file page by page. All should stay flat as the file grows. S3 is replaced
+by a local file stream here; the code paths that cut pages (pipeline.pages.cutter), read an inline upload
+(pipeline.ingest.inline) and process a page are the ones the Lambdas run, without the writes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 PAGE_ROWS = 50_000
@@ -65,6 +69,130 @@ def measure_page(path: str) -> dict[str, float]:
     return {"rows": validated.input_rows, "baseline_mb": round(baseline), "peak_mb": round(_peak_mb())}
 
 
+def measure_inline(path: str) -> dict[str, object]:
+    """The upload processor's read of an inline (or .gz) file, page by page, with each page processed."""
+    from pipeline.config import Settings
+    from pipeline.contract import load_contract
+    from pipeline.errors import TerminalError
+    from pipeline.ingest.inline import inline_pages, open_stream, oversized
+    from pipeline.process.parse import parse_page
+    from pipeline.process.store_rules import apply_store_rules
+    from pipeline.process.validate import validate_page
+    from pipeline.store.records import encode_items
+    from pipeline.store.results import partition_files, rejects_file
+
+    contract, settings = load_contract("orders"), Settings()
+    baseline, started = _peak_mb(), time.perf_counter()
+    gzipped = path.endswith(".gz")
+    pages = rows = rejected = 0
+    try:
+        opener = lambda: open(path, "rb")  # noqa: E731, SIM115 (a fresh process per measurement)
+        header, stream = inline_pages(open_stream(opener, gzipped, settings), contract, settings)
+        for span, body in stream:
+            if span.oversized:
+                rejects = [oversized(span, body, settings, gzipped).reject()]
+                rows += 1
+            else:
+                parsed = parse_page(body, header, first_line=span.first_line)
+                page = apply_store_rules(validate_page(parsed, contract), parsed, contract)
+                encode_items(page.table, contract, "job", page.lines)
+                partition_files(page.table, contract, "job", 0)
+                rejects, rows = page.rejects, rows + page.input_rows
+            rejects_file(rejects)
+            pages, rejected = pages + 1, rejected + len(rejects)
+    except TerminalError as exc:
+        outcome: dict[str, object] = {"failed": f"{type(exc).__name__}: {str(exc)[:90]}..."}
+    else:
+        outcome = {"pages": pages, "rows": rows, "rejected": rejected}
+    seconds = round(time.perf_counter() - started, 1)
+    return {**outcome, "baseline_mb": round(baseline), "peak_mb": round(_peak_mb()), "seconds": seconds}
+
+
+HEADER = b"order_id,customer_id,order_ts,ship_date,status,amount,currency,quantity,is_gift,note\n"
+ROW = b"ORD-%08d,42,2024-05-01T10:00:00Z,2024-05-02,PAID,19.99,EUR,2,false,%s\n"
+
+
+def _one_field(path: Path, size: int, gzipped: bool) -> None:
+    """Two small rows around one row whose note is ``size`` bytes."""
+    import gzip
+
+    with gzip.open(path, "wb", compresslevel=6) if gzipped else path.open("wb") as out:
+        out.write(HEADER + ROW % (1, b"ok") + ROW[:-3] % 2 + b'"')
+        for _ in range(size // (1 << 20)):
+            out.write(b"x" * (1 << 20))
+        out.write(b"x" * (size % (1 << 20)) + b'"\n' + ROW % (3, b"ok"))
+
+
+def _duplicates(path: Path, rows: int) -> None:
+    import gzip
+
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        out.write(HEADER)
+        line = ROW % (1, b"ok")
+        for _ in range(rows // 10_000):
+            out.write(line * 10_000)
+
+
+def _sample_gzip(path: Path, rows: int) -> None:
+    import gzip
+    import shutil
+
+    from pipeline.sample import write_orders
+
+    plain = path.with_suffix("")
+    write_orders(plain, rows, seed=42)
+    with plain.open("rb") as source, gzip.open(path, "wb", compresslevel=6) as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+    plain.unlink()
+
+
+HOSTILE = {  # name: (what, how the file is made, which step reads it)
+    "record-300mb": ("one 300 MB record, paged", lambda p: _one_field(p, 300_000_000, False), "pager"),
+    "field-16mib": (
+        "a page holding a record just under the 16 MiB limit",
+        lambda p: _one_field(p, (16 << 20) - 200, False),
+        "page",
+    ),
+    "field-5mb-inline": (
+        "one 5 MB field, inline (InlineMaxBytes)",
+        lambda p: _one_field(p, 5_000_000, False),
+        "inline",
+    ),
+    "field-300mb.gz": ("one 300 MB field in 0.3 MB of gzip", lambda p: _one_field(p, 300_000_000, True), "inline"),
+    "dupes-2m.gz": ("2M duplicate rows in 0.3 MB of gzip", lambda p: _duplicates(p, 2_000_000), "inline"),
+    "orders-1.5m.gz": (
+        "1.5M sample rows, 124 MiB: just under the 128 MiB limit",
+        lambda p: _sample_gzip(p, 1_500_000),
+        "inline",
+    ),
+    "orders-2m.gz": ("2M sample rows, 165 MiB: over the limit", lambda p: _sample_gzip(p, 2_000_000), "inline"),
+}
+
+
+def hostile(names: list[str]) -> None:
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names or list(HOSTILE):
+            what, make, step = HOSTILE[name]
+            path = Path(tmp) / (name if name.endswith(".gz") else name + ".csv")
+            path = path.with_name(path.name.replace(".gz", ".csv.gz"))
+            make(path)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", step, str(path)], check=True, capture_output=True, text=True
+            ).stdout
+            results.append(
+                {
+                    "case": name,
+                    "file": what,
+                    "file_mb": round(path.stat().st_size / 1e6, 1),
+                    "step": step,
+                    **json.loads(out),
+                }
+            )
+            path.unlink()
+    print(json.dumps(results, indent=2))
+
+
 def main(sizes: list[int]) -> None:
     from pipeline.sample import write_orders
 
@@ -85,8 +213,10 @@ def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--child":
-        fn = measure_pager if sys.argv[2] == "pager" else measure_page
+    if sys.argv[1:2] == ["--child"]:
+        fn = {"pager": measure_pager, "page": measure_page, "inline": measure_inline}[sys.argv[2]]
         print(json.dumps(fn(sys.argv[3])))
+    elif sys.argv[1:2] == ["--hostile"]:
+        hostile(sys.argv[2:])
     else:
         main([int(a) for a in sys.argv[1:]] or [1_000_000])

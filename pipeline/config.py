@@ -25,6 +25,10 @@ class Settings:
     uploads_dead_letter_queue_arn: str = ""  # the job-steps function consumes it
     page_rows: int = 50_000
     inline_max_bytes: int = 5_000_000
+    gzip_max_bytes: int = 128 << 20  # a .gz upload may expand to this many bytes (read inline, page by page)
+    gzip_max_ratio: int = 200  # ... and, past 64 MiB, to this multiple of its compressed size
+    page_max_bytes: int = 64 << 20  # a page ends after page_rows records or this many bytes
+    record_max_bytes: int = 16 << 20  # longer records are rejected unparsed
     pages_per_iteration: int = 50
     iterations_per_execution: int = 1000
     dynamodb_writers: int = 4

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
-from pipeline import aws
+from pipeline import aws, failpoints
 from pipeline.config import Settings
 from pipeline.contract import ContractError, UnknownDatasetError, dataset_for_key, load_contract
 from pipeline.errors import TerminalError
 from pipeline.ingest.events import ObjectRef
+from pipeline.ingest.inline import inline_pages, open_stream, oversized
 from pipeline.jobs import JobStatus, JobStore
 from pipeline.jobs.model import job_summary
 from pipeline.jobs.supersede import complete, fail
-from pipeline.process.header import check_header, parse_header
-from pipeline.process.page import process_page
-from pipeline.process.records import split_header
+from pipeline.process.page import process_oversized, process_page
 from pipeline.store.catalog import register_partitions
-
-
-class EmptyFileError(TerminalError):
-    """The object has no bytes, or a header and no rows."""
+from pipeline.store.objects import get_range
 
 
 def is_gzip(key: str) -> bool:
-    """Objects whose key ends in `.gz` (any case) are gunzipped whole, never paged by byte range."""
+    """Objects whose key ends in `.gz` (any case) are gunzipped as one stream, never paged by byte range."""
     return key.lower().endswith(".gz")
 
 
@@ -37,18 +32,9 @@ def execution_name(job_id: str, sequence: int = 0) -> str:
     return f"{job_id}-{sequence}"
 
 
-def read_object(ref: ObjectRef) -> bytes:
-    """The object's bytes (the exact version that was announced), gunzipped if it is `.gz`."""
-    kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
-    if ref.version_id:
-        kwargs["VersionId"] = ref.version_id
-    body = aws.client("s3").get_object(**kwargs)["Body"].read()
-    if is_gzip(ref.key):
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError) as exc:
-            raise TerminalError(f"the object ends in .gz but is not valid gzip: {exc}") from exc
-    return body
+def _raw(ref: ObjectRef) -> BinaryIO:
+    """The object's raw bytes: the exact version that was announced."""
+    return get_range(ref.bucket, ref.key, version_id=ref.version_id, etag=ref.etag, start=0)
 
 
 def handle_upload(ref: ObjectRef, settings: Settings) -> dict[str, Any]:
@@ -116,32 +102,39 @@ def start_paging(ref: ObjectRef, dataset: str, jobs: JobStore, settings: Setting
 
 
 def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Settings) -> dict[str, Any]:
-    """Process a small upload in this invocation as page 0 of its job."""
+    """Process a small (or gzipped) upload in this invocation, page by page as the page processors would;
+    pages a retried delivery already finished are skipped."""
     started = time.perf_counter()
-    body = read_object(ref)
-    if not body.strip():
-        raise EmptyFileError("the file is empty")
-    raw_header, data_start = split_header(body)
-    header = check_header(parse_header(raw_header), contract)
-    data = body[data_start:]
-    if not data.strip():
-        raise EmptyFileError("the file has a header but no rows")
-    header_lines = raw_header.count(b"\n") + 1
-    result = process_page(
-        data,
-        header,
-        contract,
-        job_id=ref.job_id,
-        page=0,
-        first_line=1 + header_lines,
-        settings=settings,
-        before_write=lambda keys: jobs.note_outputs(ref.job_id, 0, keys),
-    )
-    jobs.update_job(
-        ref.job_id, {"mode": "inline", "pages_total": 1, "read_ms": int((time.perf_counter() - started) * 1000)}
-    )
-    jobs.record_page(ref.job_id, 0, result.as_item())
-    register_partitions(settings.glue_database, settings.results_bucket, list(result.outputs))
+    gzipped = is_gzip(ref.key)
+    header, pages = inline_pages(open_stream(lambda: _raw(ref), gzipped, settings), contract, settings)
+    read_ms = int((time.perf_counter() - started) * 1000)  # with a .gz file's first pass
+    done = {int(p["page"]): p for p in jobs.pages(ref.job_id) if p.get("status") == "DONE"}
+    outputs: set[str] = set()
+    total = 0
+    with failpoints.attempt(int((jobs.get(ref.job_id) or {}).get("attempts") or 1)):  # for attempt-limited ones
+        for number, (span, body) in enumerate(pages):
+            total = number + 1
+            if number in done:
+                outputs.update(done[number].get("outputs") or {})
+                continue
+            if span.oversized:
+                record = oversized(span, body, settings, gzipped)
+                result = process_oversized(record, contract, job_id=ref.job_id, page=number, settings=settings)
+            else:
+                result = process_page(
+                    body,
+                    header,
+                    contract,
+                    job_id=ref.job_id,
+                    page=number,
+                    first_line=span.first_line,
+                    settings=settings,
+                    before_write=lambda keys, number=number: jobs.note_outputs(ref.job_id, number, keys),
+                )
+            jobs.record_page(ref.job_id, number, result.as_item())
+            outputs.update(result.outputs)
+    jobs.update_job(ref.job_id, {"mode": "inline", "pages_total": total, "read_ms": read_ms})
+    register_partitions(settings.glue_database, settings.results_bucket, sorted(outputs))
     job = complete(jobs, ref.job_id, settings.results_bucket)
     publish_job_event(job, settings)
     return job

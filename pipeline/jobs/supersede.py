@@ -31,9 +31,16 @@ def object_item_id(bucket: str, key: str) -> str:
 
 
 def arrival_order(job: dict[str, Any]) -> str:
-    """A string that sorts uploads of one key in S3's event order (sequencers compare zero-padded)."""
-    sequencer = str(job.get("sequencer") or "").upper()
-    return f"{sequencer:0>40}|{job.get('event_time') or ''}|{job['job_id']}"
+    """A string that sorts uploads of one key in S3's event order, as DynamoDB compares strings (bytewise).
+
+    S3's rule for two sequencers of one key: "first right pad the shorter value with zeros, and then do a
+    lexicographical comparison". Zero is the lowest hex digit, so that is the same as dropping trailing zeros
+    and comparing what is left with a prefix sorting first; the space after it sorts below every digit, so
+    the event time and job id that break ties never change that order. The leading `r` sorts above the
+    left-padded strings stored before (all digits), so the first job to settle a key after the change wins.
+    """
+    sequencer = str(job.get("sequencer") or "").upper().rstrip("0")
+    return f"r {sequencer} {job.get('event_time') or ''} {job['job_id']}"
 
 
 def version_positions(bucket: str, key: str) -> dict[str, int]:

@@ -11,7 +11,7 @@ from pipeline.contract import load_contract
 from pipeline.jobs import JobStore
 from pipeline.pages.cutter import cut_pages
 from pipeline.process.header import check_header, parse_header
-from pipeline.process.records import split_header
+from pipeline.process.records import count_line_breaks, split_header
 from pipeline.store.objects import get_range
 
 HEADER_PROBE = 1 << 20
@@ -30,7 +30,7 @@ def read_header(job: dict[str, Any]) -> tuple[str, int, int]:
         stream.close()
     raw, data_start = split_header(probe)
     check_header(parse_header(raw), load_contract(job["dataset"]))
-    return raw.decode("utf-8-sig"), data_start, raw.count(b"\n") + 2
+    return raw.decode("utf-8-sig"), data_start, count_line_breaks(probe[:data_start]) + 1
 
 
 def publish(descriptors: list[dict[str, Any]], topic_arn: str) -> None:
@@ -70,23 +70,31 @@ def page_through(
                 first_line=next_line,
                 rows=settings.page_rows,
                 limit=settings.pages_per_iteration,
+                max_bytes=settings.page_max_bytes,
+                record_max=settings.record_max_bytes,
             ):
                 page = int(cursor["page"]) + len(descriptors)
-                descriptors.append(
-                    {
-                        "job_id": job["job_id"],
-                        "dataset": job["dataset"],
-                        "bucket": job["bucket"],
-                        "key": job["key"],
-                        "version_id": job.get("version_id") or "",
-                        "etag": job.get("etag") or "",
-                        "page": page,
-                        "start": span.start,
-                        "end": span.end,
-                        "first_line": span.first_line,
-                        "header": cursor["header"],
+                descriptor = {
+                    "job_id": job["job_id"],
+                    "dataset": job["dataset"],
+                    "bucket": job["bucket"],
+                    "key": job["key"],
+                    "version_id": job.get("version_id") or "",
+                    "etag": job.get("etag") or "",
+                    "page": page,
+                    "start": span.start,
+                    "end": span.end,
+                    "first_line": span.first_line,
+                    "header": cursor["header"],
+                }
+                if span.oversized:  # one record over the limit: its page processor rejects it unread
+                    descriptor |= {
+                        "oversized": True,
+                        "last_line": span.last_line,
+                        "unterminated": span.unterminated,
+                        "record_max": settings.record_max_bytes,
                     }
-                )
+                descriptors.append(descriptor)
                 next_offset, next_line = span.end, span.next_line
         finally:
             stream.close()

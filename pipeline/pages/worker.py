@@ -9,22 +9,38 @@ from pipeline.config import Settings
 from pipeline.contract import load_contract
 from pipeline.jobs import JobStore
 from pipeline.jobs.callbacks import resume_if_complete
+from pipeline.pages.cutter import PREVIEW_BYTES
 from pipeline.process.header import parse_header
-from pipeline.process.page import process_page
+from pipeline.process.page import Oversized, process_oversized, process_page
 from pipeline.store.objects import get_range
 
 
-def read_range(descriptor: dict[str, Any]) -> bytes:
-    """The bytes of one page, read with a ranged GET of the announced object version."""
+def read_range(descriptor: dict[str, Any], limit: int | None = None) -> bytes:
+    """The bytes of one page (its first ``limit`` only, if given), read with a ranged GET of the announced
+    object version."""
+    start, end = int(descriptor["start"]), int(descriptor["end"])
     body = get_range(
         descriptor["bucket"],
         descriptor["key"],
         version_id=descriptor.get("version_id"),
         etag=descriptor.get("etag"),
-        start=int(descriptor["start"]),
-        end=int(descriptor["end"]),
+        start=start,
+        end=end if limit is None else min(end, start + limit),
     )
     return body.read()
+
+
+def oversized_record(descriptor: dict[str, Any]) -> Oversized:
+    """The one record of an oversized page, with only its first bytes read."""
+    return Oversized(
+        start=int(descriptor["start"]),
+        end=int(descriptor["end"]),
+        first_line=int(descriptor["first_line"]),
+        last_line=int(descriptor["last_line"]),
+        limit=int(descriptor["record_max"]),
+        preview=read_range(descriptor, PREVIEW_BYTES),
+        unterminated=bool(descriptor.get("unterminated")),
+    )
 
 
 def process_descriptor(descriptor: dict[str, Any], settings: Settings, attempt: int = 1) -> dict[str, Any] | None:
@@ -39,18 +55,20 @@ def process_descriptor(descriptor: dict[str, Any], settings: Settings, attempt: 
     try:
         with failpoints.attempt(attempt):
             contract = load_contract(descriptor["dataset"])
-            header = parse_header(descriptor["header"].encode("utf-8"))
-            body = read_range(descriptor)
-            result = process_page(
-                body,
-                header,
-                contract,
-                job_id=job_id,
-                page=page,
-                first_line=int(descriptor["first_line"]),
-                settings=settings,
-                before_write=lambda keys: jobs.note_outputs(job_id, page, keys),
-            )
+            if descriptor.get("oversized"):
+                record = oversized_record(descriptor)
+                result = process_oversized(record, contract, job_id=job_id, page=page, settings=settings)
+            else:
+                result = process_page(
+                    read_range(descriptor),
+                    parse_header(descriptor["header"].encode("utf-8")),
+                    contract,
+                    job_id=job_id,
+                    page=page,
+                    first_line=int(descriptor["first_line"]),
+                    settings=settings,
+                    before_write=lambda keys: jobs.note_outputs(job_id, page, keys),
+                )
     except Exception as exc:
         jobs.record_page_failure(job_id, page, f"{type(exc).__name__}: {exc}")
         raise

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from pipeline import failpoints
 from pipeline.config import Settings
 from pipeline.contract import Contract
-from pipeline.process.parse import parse_page
+from pipeline.process.parse import Reject, parse_page
 from pipeline.process.store_rules import apply_store_rules
 from pipeline.process.validate import validate_page
 from pipeline.store.records import encode_items, write_items
@@ -82,4 +84,47 @@ def process_page(
         outputs=written["outputs"],  # type: ignore[arg-type]
         rejects_key=written["rejects_key"],  # type: ignore[arg-type]
         timings_ms=timings,
+    )
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """One record longer than the record limit: where it is in the file, and its first bytes."""
+
+    start: int
+    end: int
+    first_line: int
+    last_line: int
+    limit: int
+    preview: bytes
+    unterminated: bool = False
+    source: str = "raw file"  # what the byte offsets count in ("gunzipped file" for .gz uploads)
+
+    def reject(self) -> Reject:
+        """The record's reject: its size, lines and byte range in the file, and only its first bytes."""
+        first, last = self.first_line, self.last_line
+        lines = f"line {first}" if first == last else f"lines {first}-{last}"
+        why = "record too large (a quoted field never closes)" if self.unterminated else "record too large"
+        reason = (  # no "; " inside: a rejects file joins a record's reasons with it
+            f"{why}: {self.end - self.start:,} bytes, the limit is {self.limit:,}, so it is not parsed and only its "
+            f"first {len(self.preview):,} bytes are kept here ({lines}, bytes {self.start:,}-{self.end - 1:,} of "
+            f"the {self.source})"
+        )
+        text = self.preview.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
+        return Reject(first, [reason], text)
+
+
+def process_oversized(
+    record: Oversized, contract: Contract, *, job_id: str, page: int, settings: Settings
+) -> PageResult:
+    """A page that is one oversized record: write its reject, nothing else (it is never read whole)."""
+    t = time.perf_counter()
+    written = write_page(settings.results_bucket, contract, job_id, page, pa.table({}), [record.reject()])
+    return PageResult(
+        rows_input=1,
+        rows_valid=0,
+        rows_rejected=1,
+        outputs=written["outputs"],  # type: ignore[arg-type]
+        rejects_key=written["rejects_key"],  # type: ignore[arg-type]
+        timings_ms={"s3_write": int((time.perf_counter() - t) * 1000)},
     )

@@ -1,6 +1,8 @@
-"""Rules that come from where valid rows are stored: one row per primary key, DynamoDB's item size limit.
+"""Rules that come from where valid rows are stored: one row per primary key, and DynamoDB's limits on an
+item's size, its key's length and its numbers' range.
 
-Applied after contract validation, so that DynamoDB, the S3 output and reconcile hold the same rows.
+Applied after contract validation and before any write, so that DynamoDB, the S3 output and reconcile hold
+the same rows and no `BatchWriteItem` of a page can be refused half-way.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ import pyarrow.compute as pc
 from pipeline.contract import Contract
 from pipeline.process.parse import ParsedPage, Reject
 from pipeline.process.validate import ValidatedPage
+from pipeline.store.records import key_texts
 
 DYNAMODB_ITEM_LIMIT = 400 * 1024
+DYNAMODB_KEY_LIMIT = 2048  # bytes (UTF-8) of a partition key value; the records table has no sort key
+DYNAMODB_NUMBER_MAX = 1e126  # magnitudes from 1E-130 to 9.99...E+125 (38 digits; a double has 17)
+DYNAMODB_NUMBER_MIN = 1e-130
 ITEM_OVERHEAD = 1024  # pk, dataset, job_id and line attributes, with room to spare
 FIXED_SIZE = {"integer": 21, "number": 21, "boolean": 1, "date": 10, "timestamp": 27}
+KEY_TEXT_SIZE = {"integer": 20, "number": 24, "boolean": 5, "date": 10, "timestamp": 27}  # at most, as key text
 SHOWN_KEY = 80  # characters of a key value quoted in a reason
 
 
@@ -24,6 +31,8 @@ def apply_store_rules(page: ValidatedPage, parsed: ParsedPage, contract: Contrac
     reasons: dict[int, list[str]] = {}
     if contract.store_in_dynamodb:
         _too_large_for_dynamodb(page, contract, reasons)
+        _key_too_long_for_dynamodb(page, contract, reasons)
+        _numbers_out_of_dynamodb_range(page, contract, reasons)
     _superseded_duplicates(page, contract, reasons)
     return reject_rows(page, parsed, reasons) if reasons else page
 
@@ -43,6 +52,61 @@ def _too_large_for_dynamodb(page: ValidatedPage, contract: Contract, reasons: di
         reasons.setdefault(row, []).append(
             f"row too large for DynamoDB: about {int(size[row]):,} bytes, the item limit is {DYNAMODB_ITEM_LIMIT:,}"
         )
+
+
+def _key_too_long_for_dynamodb(page: ValidatedPage, contract: Contract, reasons: dict[int, list[str]]) -> None:
+    """Rows whose item key (`<dataset>#<value>[#...]`, escapes included) is over DynamoDB's 2,048 bytes.
+
+    The exact keys are built only for rows whose bound (every key byte escaped) is over the limit.
+    """
+    table = page.table
+    if table.num_rows == 0:
+        return
+    fixed = len(contract.dataset.encode()) + len(contract.primary_key)
+    lengths: dict[str, pa.Array] = {}
+    for name in contract.primary_key:
+        kind = contract.column(name).kind
+        if kind == "string":
+            lengths[name] = pc.fill_null(pc.binary_length(table.column(name)), 0)
+        else:
+            fixed += KEY_TEXT_SIZE[kind]
+    if fixed + sum(2 * (pc.max(n).as_py() or 0) for n in lengths.values()) <= DYNAMODB_KEY_LIMIT:
+        return  # the usual case: even the longest values, every byte escaped, fit
+    bound = np.full(table.num_rows, fixed, dtype=np.int64)
+    for n in lengths.values():
+        bound += 2 * np.asarray(n.to_numpy(zero_copy_only=False), dtype=np.int64)
+    candidates = np.flatnonzero(bound > DYNAMODB_KEY_LIMIT)
+    if candidates.size == 0:
+        return
+    sizes = pc.binary_length(key_texts(table.take(pa.array(candidates)), contract)).to_numpy(zero_copy_only=False)
+    label = ", ".join(contract.primary_key)
+    for row, size in zip(candidates.tolist(), sizes.tolist(), strict=True):
+        if size > DYNAMODB_KEY_LIMIT:
+            reasons.setdefault(row, []).append(
+                f"{label}: primary key too long for DynamoDB: the item key is {size:,} bytes (UTF-8), "
+                f"the limit is {DYNAMODB_KEY_LIMIT:,}"
+            )
+
+
+def _numbers_out_of_dynamodb_range(page: ValidatedPage, contract: Contract, reasons: dict[int, list[str]]) -> None:
+    """Rows with a number DynamoDB cannot store: a double of magnitude 1E+126 and more, or below 1E-130."""
+    for column in contract.columns:
+        if column.kind != "number" or page.table.num_rows == 0:
+            continue
+        magnitude = pc.abs(page.table.column(column.name))
+        bounds = pc.min_max(magnitude)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if low is None or (low >= DYNAMODB_NUMBER_MIN and high < DYNAMODB_NUMBER_MAX):
+            continue  # every value fits (a zero makes the masks below decide)
+        outside = pc.or_(
+            pc.greater_equal(magnitude, DYNAMODB_NUMBER_MAX),
+            pc.and_(pc.less(magnitude, DYNAMODB_NUMBER_MIN), pc.not_equal(magnitude, 0.0)),
+        )
+        mask = np.asarray(pc.fill_null(outside, False).to_numpy(zero_copy_only=False), dtype=bool)
+        for row in np.flatnonzero(mask).tolist():
+            reasons.setdefault(row, []).append(
+                f"{column.name}: number out of DynamoDB's range (magnitudes 1E-130 to 9.99E+125, or 0)"
+            )
 
 
 def _superseded_duplicates(page: ValidatedPage, contract: Contract, reasons: dict[int, list[str]]) -> None:

@@ -22,6 +22,10 @@ TIMESTAMP = (
 TRUE = ("true", "1", "t", "yes", "y")
 FALSE = ("false", "0", "f", "no", "n")
 INT64_MAX = 2**63 - 1
+# Years 0001-9999, the range of SQL's DATE and TIMESTAMP (Athena, Hive) and of ISO 8601 without expansion.
+FIRST_DAY, LAST_DAY = -719_162, 2_932_896  # 0001-01-01 and 9999-12-31, in days since 1970-01-01
+DAY_US = 86_400_000_000
+FIRST_US, LAST_US = FIRST_DAY * DAY_US, (LAST_DAY + 1) * DAY_US - 1  # in UTC microseconds since the epoch
 
 
 @dataclass
@@ -142,7 +146,20 @@ def _dates(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _V
     looks = pc.match_substring_regex(raw, DATE)
     parsed = _exact_dates(pc.if_else(looks, raw, pa.scalar(None, pa.string())))
     v.add(pc.and_(present, pc.is_null(parsed)), f"{column.name}: not a valid date (YYYY-MM-DD)")
-    return pc.cast(parsed, pa.date32())
+    days = pc.cast(parsed, pa.date32())
+    number = pc.cast(days, pa.int32())  # outside years 0001-9999 a date has no ISO text (nor a SQL DATE)
+    if not _within(number, FIRST_DAY, LAST_DAY):
+        v.add(
+            pc.or_(pc.less(number, FIRST_DAY), pc.greater(number, LAST_DAY)), f"{column.name}: year outside 0001-9999"
+        )
+    return days
+
+
+def _within(values: pa.ChunkedArray | pa.Array, first: int, last: int) -> bool:
+    """True when every non-null value lies in [first, last] (one pass; the masks are built only otherwise)."""
+    bounds = pc.min_max(values)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    return low is None or (low >= first and high <= last)
 
 
 def _exact_timestamps(raw: pa.ChunkedArray) -> pa.Array:
@@ -175,6 +192,11 @@ def _timestamps(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, 
         pc.and_(present, pc.is_null(result)),
         f"{column.name}: not a valid timestamp (YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM])",
     )
+    micros = pc.cast(result, pa.int64())
+    if not _within(micros, FIRST_US + DAY_US, LAST_US):  # within a day of year 0001, 0000 as written is possible
+        outside = pc.or_(pc.less(micros, FIRST_US), pc.greater(micros, LAST_US))
+        outside = pc.or_(outside, pc.and_(pc.is_valid(result), pc.starts_with(raw, "0000")))
+        v.add(outside, f"{column.name}: year outside 0001-9999 (as written or in UTC)")
     return result
 
 

@@ -87,6 +87,8 @@ def run_query(
     from pyathena import connect
     from pyathena.error import DatabaseError, OperationalError, ProgrammingError
 
+    from pipeline.query.values import TolerantConverter
+
     if parameters:
         check_parameters(sql, parameters)
     connection = connect(
@@ -95,6 +97,7 @@ def run_query(
         schema_name=database,
         region_name=aws.region(),
         poll_interval=0.2,
+        converter=TolerantConverter(),  # a value Python cannot hold comes back as its text
     )
     try:
         cursor = connection.cursor()

@@ -56,7 +56,8 @@ def _key_part(values: pa.ChunkedArray, kind: str) -> pa.Array | None:
     return None  # numbers and booleans print differently in Arrow and Python
 
 
-def _key_texts(table: pa.Table, contract: Contract) -> pa.Array:
+def key_texts(table: pa.Table, contract: Contract) -> pa.Array:
+    """The records-table key (`record_key`) of every row of a typed table."""
     parts = [_key_part(table.column(name), contract.column(name).kind) for name in contract.primary_key]
     if all(p is not None for p in parts):
         return pc.binary_join_element_wise(contract.dataset, *parts, KEY_SEPARATOR)
@@ -85,7 +86,7 @@ def encode_items(table: pa.Table, contract: Contract, job_id: str, lines: Any) -
     """Wire JSON of the DynamoDB item of every row; the last row wins when a key repeats within the page."""
     if table.num_rows == 0:
         return pa.array([], pa.string())
-    keys = _key_texts(table, contract)
+    keys = key_texts(table, contract)
     line_numbers = pa.array(np.asarray(lines, dtype=np.int64))
     pieces = [
         item_json.attribute("pk", "string", keys),

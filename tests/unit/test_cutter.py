@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from pipeline.pages.cutter import PageSpan, cut_pages, record_ends
+from pipeline.pages.cutter import PREVIEW_BYTES, PageSpan, cut_pages, read_pages, record_ends
 from pipeline.process.records import scan_records
 
 # Physical lines: 1 header, 2-4 (two quoted newlines), 5, 6-7 (quoted CRLF), 8 (no trailing newline)
@@ -132,3 +132,125 @@ def test_a_stray_quote_inside_an_unquoted_field_does_not_swallow_the_following_p
     pages = _cut(data, rows=10, chunk_size=chunk_size)
     assert [len(_records(data, p)) for p in pages] == [10, 10, 10, 10]
     assert [p.first_line for p in pages] == [1, 11, 21, 31]
+
+
+# ------------------------------------------------------------------ bounded pages and records
+
+
+def _spans(data: bytes, **kwargs) -> list[PageSpan]:
+    defaults = {"start": 0, "first_line": 1, "rows": 100, "limit": 1000, "chunk_size": 5}
+    return list(cut_pages(io.BytesIO(data), **(defaults | kwargs)))
+
+
+BIG = b'1,a\n2,"' + b"x" * 50 + b'\nmore"\n3,b\n4,c\n'  # record 2 is 60 bytes with its newline, lines 2-3
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 16, 1 << 20])
+def test_a_record_over_the_limit_is_a_span_of_its_own_between_normal_pages(chunk_size):
+    pages = _spans(BIG, chunk_size=chunk_size, record_max=40)
+    assert [(BIG[p.start : p.end], p.oversized) for p in pages] == [
+        (b"1,a\n", False),
+        (BIG[4:64], True),
+        (b"3,b\n4,c\n", False),
+    ]
+    big = pages[1]
+    assert (big.first_line, big.last_line, big.next_line, big.unterminated) == (2, 3, 4, False)
+    assert (pages[2].first_line, pages[2].next_line) == (4, 6)
+
+
+def test_records_within_the_limit_stay_in_their_page():
+    assert [p.oversized for p in _spans(BIG, record_max=60)] == [False]
+
+
+def test_a_quote_that_never_closes_is_one_oversized_record_to_the_end_of_the_file():
+    data = b'1,a\n2,"open\n' + b"3,b\n" * 30
+    pages = _spans(data, record_max=50)
+    assert [(p.start, p.end, p.oversized, p.unterminated) for p in pages] == [
+        (0, 4, False, False),
+        (4, len(data), True, True),
+    ]
+    assert (pages[1].first_line, pages[1].last_line) == (2, 32)
+
+
+def test_an_oversized_last_record_without_a_newline_ends_the_file():
+    data = b"1,a\n2," + b"y" * 60
+    pages = _spans(data, record_max=30)
+    assert [(p.start, p.end, p.oversized, p.last_line) for p in pages] == [(0, 4, False, 0), (4, len(data), True, 2)]
+
+
+def test_a_page_ends_once_it_holds_max_bytes():
+    data = b"".join(b"%d,%s\n" % (i, b"v" * 8) for i in range(20))  # 11-12 bytes a record
+    pages = _spans(data, rows=100, max_bytes=50)
+    assert all(p.end - p.start - 12 < 50 <= p.end - p.start for p in pages[:-1])
+    assert b"".join(data[p.start : p.end] for p in pages) == data
+
+
+def test_resuming_after_an_oversized_record_continues_with_the_next_page():
+    first = _spans(BIG, record_max=40, limit=2)
+    assert [p.oversized for p in first] == [False, True]
+    rest = _spans(BIG, record_max=40, start=first[-1].end, first_line=first[-1].next_line)
+    assert (rest[0].start, rest[0].first_line) == (64, 4)
+
+
+def test_cr_only_line_endings_cut_pages_at_records():
+    data = b'1,a\r2,"x\ry"\r3,b\r4,c'
+    pages = _spans(data, rows=2, chunk_size=3)
+    assert [data[p.start : p.end] for p in pages] == [b'1,a\r2,"x\ry"\r', b"3,b\r4,c"]
+    assert [(p.first_line, p.next_line) for p in pages] == [(1, 4), (4, 5)]
+
+
+def test_a_crlf_split_between_chunks_is_one_line_break():
+    data = b"1,a\r\n2,b\r\n3,c\r\n"
+    for chunk_size in range(1, len(data) + 1):
+        pages = _spans(data, rows=1, chunk_size=chunk_size)
+        assert [data[p.start : p.end] for p in pages] == [b"1,a\r\n", b"2,b\r\n", b"3,c\r\n"]
+        assert [p.first_line for p in pages] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 7])
+def test_a_doubled_quote_split_between_chunks_stays_a_quote_character(chunk_size):
+    data = b'1,"a""\nb"\n2,c\n'  # the field is a"\nb
+    pages = _spans(data, rows=1, chunk_size=chunk_size)
+    assert [data[p.start : p.end] for p in pages] == [b'1,"a""\nb"\n', b"2,c\n"]
+
+
+def test_read_pages_keeps_only_the_first_bytes_of_an_oversized_record():
+    data = b"1,a\n2," + b"z" * 5000 + b"\n3,b\n"
+    read = list(read_pages(io.BytesIO(data), start=0, first_line=1, rows=10, chunk_size=100, record_max=1000))
+    assert [(span.oversized, body) for span, body in read] == [
+        (False, b"1,a\n"),
+        (True, (b"2," + b"z" * 5000)[:PREVIEW_BYTES]),
+        (False, b"3,b\n"),
+    ]
+
+
+def test_the_pager_holds_one_chunk_not_the_record(tmp_path):
+    """A 60 MB record: the cutter's allocations stay near one chunk (tracemalloc counts numpy's buffers)."""
+    import tracemalloc
+
+    path = tmp_path / "big.csv"
+    with path.open("wb") as out:
+        out.write(b'1,a\n2,"')
+        for _ in range(60):
+            out.write(b"x" * 1_000_000)
+        out.write(b'"\n3,b\n')
+    tracemalloc.start()
+    with path.open("rb") as stream:
+        pages = list(cut_pages(stream, start=0, first_line=1, rows=50_000, limit=100, chunk_size=1 << 20))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [p.oversized for p in pages] == [False, True, False]
+    assert peak < 16 << 20, peak
+
+
+def test_an_oversized_record_is_rejected_with_its_size_lines_and_bytes_and_its_first_bytes():
+    from pipeline.process.page import Oversized
+
+    reject = Oversized(159, 17_000_231, 3, 4, 16 << 20, b"ORD-1,42,x\r\n", unterminated=True, source="gunzipped file")
+    assert reject.reject().line == 3
+    assert reject.reject().reasons == [
+        "record too large (a quoted field never closes): 17,000,072 bytes, the limit is 16,777,216, so it is not "
+        "parsed and only its first 12 bytes are kept here (lines 3-4, bytes 159-17,000,230 of the gunzipped file)"
+    ]
+    assert reject.reject().raw == "ORD-1,42,x"
+    assert "; " not in reject.reject().reasons[0]  # a rejects file joins reasons with "; "

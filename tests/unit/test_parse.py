@@ -114,3 +114,41 @@ def test_stray_quote_in_unquoted_field_is_a_row_reject_not_a_page_crash():
     page = parse_page(body, HEADER)  # currently: ArrowInvalid: Expected 2 columns, got 3
     assert page.input_rows == 2
     assert {"a": "2", "b": "x"} in page.table.to_pylist()
+
+
+# ------------------------------------------------------------------ CR-only (old Mac) line endings
+
+
+def _python_rows(body: bytes) -> list[list[str]]:
+    """The oracle: Python's csv module, which ends a record at LF, CR LF or a lone CR."""
+    import csv
+    import io
+
+    return [row for row in csv.reader(io.StringIO(body.decode(), newline="")) if row]
+
+
+def test_cr_only_line_endings_end_records_as_pythons_csv_and_pyarrow_read_them():
+    import io
+
+    import pyarrow.csv as pacsv
+
+    body = b'1,x\r2,"two\rlines"\r3,"say ""hi"""\r\r4,z'
+    page = parse_page(body, HEADER)
+    assert page.rejects == []
+    assert [list(r.values()) for r in page.table.to_pylist()] == _python_rows(body)
+    arrow = pacsv.read_csv(
+        io.BytesIO(body),
+        read_options=pacsv.ReadOptions(column_names=HEADER),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={"a": "string", "b": "string"}),
+    )
+    assert arrow.to_pylist() == page.table.to_pylist()
+    assert page.lines.tolist() == [2, 3, 5, 7]  # a CR is a line break, inside quotes too; line 6 is blank
+
+
+def test_a_lone_cr_in_an_unquoted_field_ends_its_record_as_csv_readers_do():
+    body = b"1,x\n2,a\rb\n3,y\n"  # Python's csv and pyarrow both read 2,a | b
+    page = parse_page(body, HEADER)
+    assert [list(r.values()) for r in page.table.to_pylist()] == [r for r in _python_rows(body) if len(r) == 2]
+    assert [(r.line, r.reasons, r.raw) for r in page.rejects] == [(4, ["expected 2 fields, found 1"], "b")]
+    assert page.lines.tolist() == [2, 3, 5]

@@ -122,3 +122,21 @@ def test_split_header_does_not_swallow_a_following_blank_line():
 def test_split_header_of_empty_buffer():
     assert split_header(b"") == (b"", 0)
     assert split_header(b"\n\n") == (b"", 2)
+
+
+def test_a_file_with_cr_only_line_endings_has_one_record_per_line():
+    buf = b'h1,h2\r1,x\r2,"a\rb"\r\r3,y'
+    assert split_header(buf) == (b"h1,h2", 6)
+    index = scan_records(buf[6:], first_line=2)
+    assert [buf[6:][s:e] for s, e in zip(index.starts.tolist(), index.ends.tolist(), strict=True)] == [
+        b"1,x",
+        b'2,"a\rb"',
+        b"3,y",
+    ]
+    assert index.lines.tolist() == [2, 3, 6]
+
+
+def test_split_header_takes_one_terminator_of_any_kind():
+    assert split_header(b"h\r\rx\n") == (b"h", 2)  # the second CR is a blank line of the data
+    assert split_header(b"h\r\nx") == (b"h", 3)
+    assert split_header(b"\r\rh\rx") == (b"h", 4)

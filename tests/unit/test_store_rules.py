@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import make_contract
 
 from pipeline.process.parse import parse_page
@@ -89,3 +90,78 @@ def test_large_rows_are_kept_when_the_dataset_skips_dynamodb():
     contract = make_contract({"blob": {"type": "string"}}, ["blob"], **{"x-dynamodb": False})
     page = _process(contract, f"a,{'x' * DYNAMODB_ITEM_LIMIT}\n")
     assert page.table.num_rows == 1 and page.rejects == []
+
+
+# ------------------------------------------------------------------ DynamoDB's key and number limits
+
+KEYED = make_contract({"x": {"type": ["number", "null"]}}, dataset="things")  # items keyed "things#<id>"
+
+
+def _dynamodb_refuses(item: dict) -> bool:
+    """MiniStack's own item validation (DynamoDB's documented limits): the oracle for what a write refuses."""
+    from ministack.services.dynamodb import _validate_item
+
+    return _validate_item(item, "pk") is not None
+
+
+def test_a_key_over_2048_bytes_is_rejected_and_the_rest_of_the_page_kept():
+    at_limit = "k" * (2048 - len("things#"))
+    page = _process(KEYED, f"a,1\n{at_limit},2\n{at_limit}k,3\nb,4\n")
+    assert page.table.column("id").to_pylist() == ["a", at_limit, "b"]
+    assert _rejects(page) == {
+        4: ["id: primary key too long for DynamoDB: the item key is 2,049 bytes (UTF-8), the limit is 2,048"]
+    }
+    assert page.rejects[0].raw == f"{at_limit}k,3"
+
+
+def test_the_key_limit_counts_utf8_bytes_and_escapes_as_the_key_is_built():
+    page = _process(KEYED, f"{'é' * 1021},1\n{'#' * 1021},2\n{'é' * 1020},3\n")
+    assert page.table.column("x").to_pylist() == [3.0]  # 7 + 2,040 bytes is within the limit
+    assert sorted(_rejects(page)) == [2, 3]  # 7 + 2 * 1,021 bytes: é is two bytes, `#` is escaped as `\#`
+    assert all("2,049 bytes" in reasons[0] for reasons in _rejects(page).values())
+
+
+def test_composite_keys_are_measured_whole():
+    contract = make_contract({"k": {"type": "string"}}, ["k"], **{"x-primary-key": ["id", "k"]})
+    half = "h" * 1020
+    page = _process(contract, f"{half},{half}\n{half},{half}xx\n")  # things#<1020>#<1020> = 2,048 bytes
+    assert page.lines.tolist() == [2]
+    assert "id, k: primary key too long for DynamoDB: the item key is 2,050 bytes" in _rejects(page)[3][0]
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [("9.99e125", True), ("1e126", False), ("-1e200", False), ("1e-130", True), ("1e-131", False), ("0", True)],
+)
+def test_numbers_dynamodb_cannot_store_are_rejected(text, kept):
+    page = _process(KEYED, f"a,{text}\n")
+    assert (page.table.num_rows == 1) is kept
+    assert _rejects(page) == (
+        {} if kept else {2: ["x: number out of DynamoDB's range (magnitudes 1E-130 to 9.99E+125, or 0)"]}
+    )
+
+
+hypothesis = pytest.importorskip("hypothesis")
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+KEY_TEXT = st.text(alphabet="ab#\\é€😀", min_size=1, max_size=700).map(lambda s: s * 3)  # 3 to 2,100 characters
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.lists(st.tuples(KEY_TEXT, st.floats(allow_nan=False, allow_infinity=False)), min_size=1, max_size=6))
+def test_every_row_dynamodb_would_refuse_is_rejected_and_no_other(rows):
+    """The stored rows are exactly those whose items MiniStack's DynamoDB validation accepts."""
+    rows = [(f"{i}{key}", x) for i, (key, x) in enumerate(rows)]  # distinct keys: no duplicates to supersede
+    body = "".join(f"{key},{x!r}\n" for key, x in rows)
+    parsed = parse_page(body.encode(), KEYED.column_names)
+    validated = validate_page(parsed, KEYED)
+    assert validated.rejects == []
+    refused = {
+        line
+        for item, line in zip(build_items(validated.table, KEYED, "job", validated.lines), validated.lines, strict=True)
+        if _dynamodb_refuses(item)
+    }
+    page = apply_store_rules(validated, parsed, KEYED)
+    assert set(_rejects(page)) == refused

@@ -282,6 +282,85 @@ def test_timestamp_with_second_61_is_rejected_not_rolled_over():
     assert reasons_by_line(page) == {2: ["v: not a valid timestamp (YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM])"]}
 
 
+# ------------------------------------------------------------------ years 0001-9999
+
+
+def _python_utc(text: str) -> datetime | None:
+    """The oracle: Python's datetime reads the value and converts it to UTC (years 1-9999), or None."""
+    try:
+        value = datetime.fromisoformat(text.replace("z", "Z"))
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+@pytest.mark.parametrize("zoneless_neighbour", [False, True])  # Arrow's ISO cast, and the field-by-field path
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9999-12-31T23:59:59-05:00",  # 10000-01-01T04:59:59Z
+        "0000-01-01T00:00:00Z",
+        "0000-06-15T12:00:00+00:00",
+        "0001-01-01T00:30:00+01:00",  # 0000-12-31T23:30:00Z
+        "0000-12-31T23:00:00-01:00",  # 0001-01-01T00:00:00Z, but year 0000 as written
+    ],
+)
+def test_timestamps_outside_years_1_to_9999_in_utc_are_rejected(text, zoneless_neighbour):
+    contract = _one_column({"type": "string", "format": "date-time"})
+    body = f"a,{text}\n" + ("b,2024-01-01 00:00:00\n" if zoneless_neighbour else "b,2024-01-01T00:00:00Z\n")
+    page = validate_csv(contract, body)
+    assert _python_utc(text) is None
+    assert reasons_by_line(page) == {2: ["v: year outside 0001-9999 (as written or in UTC)"]}
+    assert _values(page) == [datetime(2024, 1, 1, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0001-01-01T00:00:00Z", "0001-01-01T01:00:00+01:00", "9999-12-31T23:59:59.999999Z", "9999-12-31T18:59:59-05:00"],
+)
+def test_timestamps_at_the_edges_of_years_1_to_9999_are_kept(text):
+    contract = _one_column({"type": "string", "format": "date-time"})
+    page = validate_csv(contract, f"a,{text}\n")
+    assert page.rejects == []
+    assert _values(page) == [_python_utc(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"), [("0000-01-01", False), ("0000-02-29", False), ("0001-01-01", True), ("9999-12-31", True)]
+)
+def test_dates_outside_years_1_to_9999_are_rejected(text, kept):
+    contract = _one_column({"type": "string", "format": "date"})
+    page = validate_csv(contract, f"a,{text}\n")
+    assert reasons_by_line(page) == ({} if kept else {2: ["v: year outside 0001-9999"]})
+    if kept:
+        assert _values(page) == [date.fromisoformat(text)]
+
+
+hypothesis = pytest.importorskip("hypothesis")
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+EDGE_TIMESTAMPS = st.builds(
+    lambda year, month, day, clock, zone: f"{year:04d}-{month:02d}-{day:02d}T{clock}{zone}",
+    st.sampled_from([0, 1, 2, 9998, 9999]),
+    st.sampled_from([1, 12]),
+    st.sampled_from([1, 31]),
+    st.sampled_from(["00:00:00", "00:59:59", "12:00:00", "23:00:00", "23:59:59.999999"]),
+    st.sampled_from(["Z", "+00:00", "+01:00", "-01:00", "+14:00", "-12:30", ""]),
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(EDGE_TIMESTAMPS, min_size=1, max_size=8))
+def test_timestamps_near_years_1_and_9999_are_kept_exactly_when_python_can_hold_them_in_utc(texts):
+    contract = _one_column({"type": "string", "format": "date-time"})
+    page = validate_csv(contract, "".join(f"r{i},{t}\n" for i, t in enumerate(texts)))
+    expected = [_python_utc(t) for t in texts]
+    assert sorted(reasons_by_line(page)) == [i + 2 for i, e in enumerate(expected) if e is None]
+    assert _values(page) == [e for e in expected if e is not None]
+
+
 # ------------------------------------------------------------------ string rules
 
 
