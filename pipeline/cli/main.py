@@ -505,3 +505,7 @@ cli.add_command(bench_cmd.cost)
 from pipeline.console.command import console_command  # noqa: E402
 
 cli.add_command(console_command)
+
+from pipeline.cli.schema_cmd import schema  # noqa: E402
+
+cli.add_command(schema)
