@@ -373,6 +373,7 @@ def _primary_key(table: pa.Table, columns: list[ColumnDraft]) -> tuple[list[str]
     distinct = {c.name: c.distinct for c in pool}
     best_set: tuple[str, ...] = ()
     best_groups = 0
+    pool.sort(key=columns.index)  # a set of columns is named in file order
     for size in (2, 3):
         for combo in itertools.combinations([c.name for c in pool], size):
             if np.prod([float(distinct[n]) for n in combo]) < rows:
@@ -384,6 +385,9 @@ def _primary_key(table: pa.Table, columns: list[ColumnDraft]) -> tuple[list[str]
                 )
             if groups > best_groups:
                 best_set, best_groups = combo, groups
+    if not best_set:  # every set was too small to be unique: the most distinct three say how many rows collide
+        best_set = tuple(c.name for c in pool[:3])
+        best_groups = table.select(list(best_set)).group_by(list(best_set)).aggregate([]).num_rows
     return list(best_set), (
         f"no set of up to 3 non-null columns is unique: ({', '.join(best_set)}) has {best_groups:,} distinct values "
         f"in {rows:,} rows, so {rows - best_groups:,} rows share a key with a later row and would be rejected as "
