@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import pyarrow.compute as pc
 from click.testing import CliRunner
 from conftest import SCHEMAS, orders_document, validate_csv

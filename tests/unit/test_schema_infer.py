@@ -1,4 +1,4 @@
-"""`pipeline schema infer`: drafts decided by the pipeline's own validator, so `check` on the same file rejects nothing."""
+"""`pipeline schema infer`: drafts decided by the validator itself, so `check` on the same file rejects nothing."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.cli.main import cli
+from pipeline.errors import TerminalError
 from pipeline.schema.check import Paging, check_file
 from pipeline.schema.infer import ENUM_MAX, infer
-from pipeline.errors import TerminalError
 from pipeline.schema.sample import read_sample
 
 WHOLE = Paging(inline_max_bytes=1 << 40, page_rows=50_000)
