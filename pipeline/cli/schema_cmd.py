@@ -258,3 +258,61 @@ def _print_check(report) -> None:
         )
     elif not report.store_in_dynamodb:
         console.print("DynamoDB: not stored (x-dynamodb false)")
+
+
+# ------------------------------------------------------------------ diff
+@schema.command("diff")
+@click.argument("dataset", required=False)
+@click.option("--stage", default=None, help="AWS stage to compare with; omit for the embedded local cloud.")
+@SCHEMAS
+@JSON
+def diff_command(dataset: str | None, stage: str | None, schemas_dir: Path | None, as_json: bool) -> None:
+    """Compare the contracts in the schemas folder with the stage's deployed ones and classify every change.
+
+    Exit status: 0 when `pipeline deploy` would apply every change, 2 when it would refuse some.
+    """
+    from pipeline.cli.target import resolve
+    from pipeline.schema.diff import Level
+    from pipeline.schema.evolve import plan
+    from pipeline.schema.metaschema import load_checked_contracts, load_checked_dataset
+
+    folder = _schemas(schemas_dir)
+    contracts = {dataset: load_checked_dataset(dataset, folder)} if dataset else load_checked_contracts(folder)
+    cloud = resolve(stage)
+    if cloud.local and not cloud.local.running():
+        raise PipelineError("the local cloud is not running: run `pipeline local start`")
+    diffs = plan(cloud.stack_name, contracts)
+    if dataset:
+        diffs = [d for d in diffs if d.dataset == dataset]
+    if as_json:
+        emit_json(
+            {
+                "stage": cloud.stage,
+                "deployed": bool(diffs),
+                "datasets": [
+                    {
+                        "dataset": d.dataset,
+                        "status": d.status,
+                        "level": str(d.level),
+                        "ways_forward": d.ways_forward(),
+                        "changes": [c.as_dict() for c in d.changes],
+                    }
+                    for d in diffs
+                ],
+            }
+        )
+    elif not diffs:
+        console.print(f"stage {cloud.stage} has no stack yet: every dataset is new")
+    else:
+        rows = [(d.dataset, c.column or "", c.what, str(c.level), c.detail) for d in diffs for c in d.changes]
+        console.print(
+            rows_table(["dataset", "column", "change", "level", "detail"], rows, f"Contracts vs {cloud.stage}")
+        )
+        for d in diffs:
+            verdict = {
+                Level.SAFE: "[green]applied by deploy[/]",
+                Level.STRICTER: "[yellow]refused unless allowed[/]",
+                Level.UNSAFE: "[red]refused[/]",
+            }[d.level]
+            console.print(f"{d.dataset} ({d.status}): {verdict}" + (f": {escape(d.ways_forward())}" if d.level else ""))
+    sys.exit(2 if any(d.level for d in diffs) else 0)

@@ -93,6 +93,7 @@ class Artefacts:
     definitions: dict[str, bytes]
     template: dict
     layer: Layer | None = None
+    contracts: dict = field(default_factory=dict, compare=False)  # the checked contracts bundled in the code zip
 
     @property
     def code_key(self) -> str:
@@ -263,4 +264,4 @@ def build(root: Path = ROOT, platform: Platform | None = None, cache: Path | Non
     for body in definitions.values():
         json.loads(body)  # fail early on a broken definition
     template = add_dataset_tables(load_template(root / TEMPLATE.relative_to(ROOT)), contracts)
-    return Artefacts(code, hashlib.sha256(code).hexdigest(), definitions, template, layer)
+    return Artefacts(code, hashlib.sha256(code).hexdigest(), definitions, template, layer, contracts)

@@ -290,6 +290,8 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("glue", "BatchCreatePartition"): _glue_table("glue:BatchCreatePartition", "TableName"),
     ("glue", "CreatePartition"): _glue_table("glue:CreatePartition", "TableName"),
     ("glue", "GetPartitions"): _glue_table("glue:GetPartitions", "TableName"),
+    ("glue", "BatchUpdatePartition"): _glue_table("glue:BatchUpdatePartition", "TableName"),
+    ("glue", "BatchDeletePartition"): _glue_table("glue:BatchDeletePartition", "TableName"),
     ("sts", "GetCallerIdentity"): _no_permission,
     ("s3", "CreateBucket"): _s3_bucket("s3:CreateBucket"),
     ("s3", "DeleteBucket"): _s3_bucket("s3:DeleteBucket"),
