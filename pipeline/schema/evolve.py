@@ -147,11 +147,16 @@ def _drop_partitions(database: str, table: str) -> int:
     glue = aws.client("glue")
     values = [p["Values"] for p in _partitions(glue, database, table)]
     for i in range(0, len(values), GLUE_DELETE_BATCH):
-        glue.batch_delete_partition(
-            DatabaseName=database,
-            TableName=table,
-            PartitionsToDelete=[{"Values": v} for v in values[i : i + GLUE_DELETE_BATCH]],
-        )
+        batch = values[i : i + GLUE_DELETE_BATCH]
+        try:
+            glue.batch_delete_partition(
+                DatabaseName=database, TableName=table, PartitionsToDelete=[{"Values": v} for v in batch]
+            )
+        except ClientError as exc:  # MiniStack has no BatchDeletePartition (docs/local-cloud.md)
+            if exc.response["Error"]["Code"] != "InvalidAction":
+                raise
+            for value in batch:
+                glue.delete_partition(DatabaseName=database, TableName=table, PartitionValues=value)
     return len(values)
 
 

@@ -292,6 +292,7 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("glue", "GetPartitions"): _glue_table("glue:GetPartitions", "TableName"),
     ("glue", "BatchUpdatePartition"): _glue_table("glue:BatchUpdatePartition", "TableName"),
     ("glue", "BatchDeletePartition"): _glue_table("glue:BatchDeletePartition", "TableName"),
+    ("glue", "DeletePartition"): _glue_table("glue:DeletePartition", "TableName"),
     ("sts", "GetCallerIdentity"): _no_permission,
     ("s3", "CreateBucket"): _s3_bucket("s3:CreateBucket"),
     ("s3", "DeleteBucket"): _s3_bucket("s3:DeleteBucket"),
