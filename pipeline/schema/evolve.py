@@ -116,7 +116,7 @@ def archive_output(outputs: dict[str, str], dataset: str, progress: Progress) ->
             s3.copy_object(
                 Bucket=bucket,
                 Key=f"{ARCHIVE_PREFIX}/{dataset}/{stamp}/{key}",
-                CopySource={"Bucket": bucket, "Key": key},
+                CopySource=f"{bucket}/{key}",
             )
         for i in range(0, len(keys), 1000):
             s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]]})

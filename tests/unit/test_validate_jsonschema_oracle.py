@@ -44,8 +44,9 @@ POOLS = {
     "date": ["2024-02-29", "2023-02-29", "2024-1-01", "2024-12-31", "2024-13-01", "1999-01-01", "20240101",
              "2024-02-29T00:00:00Z"],
     "timestamp": ["2024-01-01T10:00:00Z", "2024-01-01T10:00:00+02:00", "2024-01-01 10:00:00", "2024-01-01T25:00:00Z",
-                  "2024-01-01T10:00:00.123456789-05:00", "2024-01-01", "2024-02-30T00:00:00Z", "2024-01-01T10:00:00+0530",
-                  "2024-01-01T10:00:00+24:00", "2024-01-01T10:00:00z", "2024-01-01T23:59:59.5Z"],
+                  "2024-01-01T10:00:00.123456789-05:00", "2024-01-01", "2024-02-30T00:00:00Z",
+                  "2024-01-01T10:00:00+0530", "2024-01-01T10:00:00+24:00", "2024-01-01T10:00:00z",
+                  "2024-01-01T23:59:59.5Z"],
 }  # fmt: skip
 NULLS = ["", "NA"]
 TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(Z|z|[+-]\d{2}:?\d{2})?$")
@@ -145,3 +146,27 @@ def test_the_validator_agrees_with_jsonschema_on_every_row(cols, data):
             document, row, instance, [e.message for e in validator.iter_errors(instance)],
             [r.reasons for r in page.rejects if r.line - 2 == i],
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "valid"),
+    [
+        ({"exclusiveMaximum": 0.5}, "9223372036854775807", False),
+        ({"exclusiveMaximum": 0.5}, "0", True),
+        ({"minimum": 1.5}, "1", False),
+        ({"minimum": 1.5}, "2", True),
+        ({"maximum": 7.0}, "9223372036854775807", False),
+        ({"maximum": 1e30}, "9223372036854775807", True),
+        ({"minimum": -1e30}, "-9223372036854775808", True),
+        ({"exclusiveMinimum": 1e30}, "5", False),
+    ],
+)
+def test_an_integer_column_with_a_float_bound_judges_64_bit_values_without_crashing(rule, value, valid):
+    """Found by the oracle above: Arrow cast int64 to double for a float bound and raised beyond 2**53."""
+    contract = parse_contract(
+        "bounds",
+        {"type": "object", "properties": {"id": {"type": "string"}, "n": {"type": "integer", **rule}},
+         "required": ["id", "n"], "x-primary-key": ["id"]},
+    )  # fmt: skip
+    page = validate_csv(contract, f"a,{value}\n")
+    assert (not page.rejects) is valid
