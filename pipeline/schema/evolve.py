@@ -21,8 +21,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline import aws
-from pipeline.contract import Contract
+from pipeline.contract import Contract, ContractError
 from pipeline.contract.loader import parse_contract
+from pipeline.contract.strict import COLUMN_KEYWORDS, DOCUMENT_KEYWORDS, PARTITION_KEYWORDS
 from pipeline.errors import PipelineError
 from pipeline.schema.diff import DatasetDiff, Level, compare_all
 
@@ -49,14 +50,31 @@ class Evolution:
     archive_output: frozenset[str] = field(default_factory=frozenset)
 
 
+def _lenient(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` without the keywords today's rules refuse: a stage deployed before strict contracts may run
+    one with a typo, and what it ran (without the unknown keyword) is what its data was written with."""
+    kept = {k: v for k, v in document.items() if k in DOCUMENT_KEYWORDS}
+    kept["properties"] = {
+        name: {k: v for k, v in spec.items() if k in COLUMN_KEYWORDS}
+        for name, spec in kept.get("properties", {}).items()
+    }
+    if isinstance(kept.get("x-partition"), dict):
+        kept["x-partition"] = {k: v for k, v in kept["x-partition"].items() if k in PARTITION_KEYWORDS}
+    return kept
+
+
 def contracts_in_zip(body: bytes) -> dict[str, Contract]:
-    """The contracts bundled in a code zip, by dataset."""
+    """The contracts bundled in a code zip, by dataset (read leniently: see `_lenient`)."""
     archive = zipfile.ZipFile(io.BytesIO(body))
     found = {}
     for name in archive.namelist():
         if name.startswith(BUNDLED) and name.endswith(".schema.json"):
             dataset = name[len(BUNDLED) : -len(".schema.json")]
-            found[dataset] = parse_contract(dataset, json.loads(archive.read(name)))
+            document = json.loads(archive.read(name))
+            try:
+                found[dataset] = parse_contract(dataset, document)
+            except ContractError:
+                found[dataset] = parse_contract(dataset, _lenient(document))
     return found
 
 

@@ -93,6 +93,19 @@ def _normal(rows: list[tuple]) -> list[tuple]:
     return [tuple(round(float(v), 4) if isinstance(v, float) else v for v in row) for row in rows]
 
 
+def _diff_command(expect: int = 0) -> dict[str, Any]:
+    """`pipeline schema diff events --stage e2ebyod --json` through the CLI, against the local stage."""
+    from click.testing import CliRunner
+
+    from pipeline.cli.main import cli
+
+    result = CliRunner(env={"PIPELINE_LOCAL": "1"}).invoke(
+        cli, ["schema", "diff", "events", "--stage", STAGE, "--json"]
+    )
+    assert result.exit_code == expect, result.output
+    return json.loads(result.stdout)
+
+
 def _upload(aws_clients, stack, dataset: str, path: Path) -> dict[str, Any]:
     key = f"{dataset}/{unique_prefix()}/{path.name}"
     aws_clients["s3"].put_object(Bucket=stack["IngestBucket"], Key=key, Body=path.read_bytes())
@@ -220,6 +233,11 @@ def test_safe_change_old_and_new_files_query_together_and_unsafe_ones_are_refuse
     v2["properties"]["amount"]["type"] = "number"  # widen
     v2["properties"]["channel"] = {"type": ["string", "null"], "enum": ["web", "shop"]}  # appended, nullable
     (schemas / "events.schema.json").write_text(json.dumps(v2))
+    shown = _diff_command()
+    assert shown["datasets"][0]["level"] == "safe"
+    assert {(c["column"], c["change"]) for c in shown["datasets"][0]["changes"]} == {
+        ("amount", "widen type"), ("channel", "append")
+    }  # fmt: skip
     stack = _deploy(local_cloud, schemas)  # safe: applied without a flag
     glue = aws_clients["glue"]
     table = glue.get_table(DatabaseName=stack["GlueDatabase"], Name="events")["Table"]["StorageDescriptor"]
@@ -246,6 +264,7 @@ def test_safe_change_old_and_new_files_query_together_and_unsafe_ones_are_refuse
     del v3["properties"]["amount"]  # unsafe: remove a column
     v3["required"].remove("amount")
     (schemas / "events.schema.json").write_text(json.dumps(v3))
+    assert _diff_command(expect=2)["datasets"][0]["changes"][0]["change"] == "remove"
     with pytest.raises(EvolutionRefused) as refused:
         _deploy(local_cloud, schemas)
     assert "dataset 'events' has unsafe changes (amount: removed" in str(refused.value)

@@ -147,3 +147,18 @@ def test_the_deployed_contracts_are_read_back_from_the_code_zip():
     assert contracts["orders"] == parse_contract("orders", OLD)
     archive = zipfile.ZipFile(io.BytesIO(build_code_zip()))
     assert json.loads(archive.read("pipeline/_schemas/orders.schema.json")) == OLD
+
+
+def test_a_stage_deployed_before_strict_contracts_is_compared_as_it_ran():
+    """Its bundled contract may carry a typo the pipeline then ignored: read without it, not refused."""
+    from pipeline.deploy.package import deterministic_zip
+
+    typo = copy.deepcopy(OLD)
+    typo["x-partiton"] = typo.pop("x-partition")  # ran unpartitioned
+    typo["properties"]["note"]["minLenght"] = 1
+    deployed = contracts_in_zip(
+        deterministic_zip([("pipeline/_schemas/orders.schema.json", json.dumps(typo).encode())])
+    )
+    assert deployed["orders"].partition is None
+    diff = compare(deployed["orders"], parse_contract("orders", OLD))
+    assert [(c.what, str(c.level)) for c in diff.changes] == [("change partition", "unsafe")]
