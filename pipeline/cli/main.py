@@ -102,6 +102,15 @@ def local_status(as_json: bool) -> None:
     multiple=True,
     help="Template parameter override, KEY=VALUE; parameters not given keep the value the stage runs with.",
 )
+@click.option(
+    "--allow-stricter", multiple=True, metavar="DATASET", help="Apply stricter rules to new files of DATASET."
+)
+@click.option(
+    "--archive-output",
+    multiple=True,
+    metavar="DATASET",
+    help="Move DATASET's output to _archive/ to apply unsafe changes.",
+)
 @JSON
 def deploy(
     stage: str | None,
@@ -109,14 +118,22 @@ def deploy(
     region: str | None,
     profile: str | None,
     parameter: tuple[str, ...],
+    allow_stricter: tuple[str, ...],
+    archive_output: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Package the code and deploy the stack (change set, progress, outputs)."""
+    """Package the code and deploy the stack (change set, progress, outputs).
+
+    Contract changes are compared with the stage first: safe ones are applied, stricter and unsafe ones refused
+    unless allowed (see docs/bring-your-own-data.md).
+    """
     from pipeline.deploy.parameters import parse_overrides
+    from pipeline.schema.evolve import Evolution
 
     params = parse_overrides(parameter)
     cloud = resolve(stage, region, profile, local=use_local)
-    outs = ops.deploy(cloud, params, lambda line: err.print(line))
+    evolution = Evolution(frozenset(allow_stricter), frozenset(archive_output))
+    outs = ops.deploy(cloud, params, lambda line: err.print(line), evolution)
     if as_json:
         emit_json(outs)
     else:
@@ -568,3 +585,7 @@ cli.add_command(bench_cmd.cost)
 from pipeline.console.command import console_command  # noqa: E402
 
 cli.add_command(console_command)
+
+from pipeline.cli.schema_cmd import schema  # noqa: E402
+
+cli.add_command(schema)

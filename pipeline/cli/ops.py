@@ -56,12 +56,12 @@ def local_stacks() -> list[dict[str, str]]:
     return found
 
 
-def deploy(cloud: Cloud, parameters: dict[str, str], progress: Progress) -> dict[str, str]:
-    """Build the artefacts and deploy the stage's stack; return its outputs."""
+def deploy(cloud: Cloud, parameters: dict[str, str], progress: Progress, evolution: Any = None) -> dict[str, str]:
+    """Build the artefacts and deploy the stage's stack; return its outputs (``evolution``: see `deploy_stage`)."""
     if cloud.local:
         progress(f"local cloud at {cloud.local.endpoint}")
         start_local(cloud, progress)
-    return stack.deploy_stage(cloud.stage, parameters, progress, local=cloud.local is not None)
+    return stack.deploy_stage(cloud.stage, parameters, progress, local=cloud.local is not None, evolution=evolution)
 
 
 def outputs(cloud: Cloud) -> dict[str, str]:

@@ -11,21 +11,38 @@ from typing import Any
 
 from pipeline.contract.exceptions import ContractError, UnknownDatasetError
 from pipeline.contract.model import Column, Contract, Partition
+from pipeline.contract.strict import check_keywords
 
 SCHEMA_SUFFIX = ".schema.json"
+SCHEMAS_ENV = "PIPELINE_SCHEMAS_DIR"
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _SIMPLE_TYPES = {"string", "integer", "number", "boolean"}
+_ENUM_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
+                                            "boolean": (bool,)}  # fmt: skip
+_STRING_RULES = ("pattern", "minLength", "maxLength")
+_NUMBER_RULES = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def bundled_schemas_dir() -> Path:
+    """Where the Lambda code zip carries the contracts it was packaged with (absent in a source tree)."""
+    return Path(__file__).resolve().parent.parent / "_schemas"
+
+
+def source_schemas_dir() -> Path:
+    """The schemas a build or an operator command reads: `PIPELINE_SCHEMAS_DIR`, else the repository's `schemas/`."""
+    configured = os.environ.get(SCHEMAS_ENV)
+    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "schemas"
 
 
 def schemas_dir() -> Path:
-    """The folder holding schema files: `PIPELINE_SCHEMAS_DIR`, the bundled copy, or the repo's `schemas/`."""
-    configured = os.environ.get("PIPELINE_SCHEMAS_DIR")
-    if configured:
-        return Path(configured)
-    bundled = Path(__file__).resolve().parent.parent / "_schemas"
-    if bundled.is_dir():
-        return bundled
-    return Path(__file__).resolve().parents[2] / "schemas"
+    """The folder holding schema files: the copy bundled into the code zip, else `source_schemas_dir()`.
+
+    The bundled copy wins so that a Lambda worker always runs the contracts it was packaged (and checked) with,
+    even where the variable leaks into its environment (the local cloud's workers inherit the server's).
+    """
+    bundled = bundled_schemas_dir()
+    return bundled if bundled.is_dir() else source_schemas_dir()
 
 
 def _column(name: str, spec: dict[str, Any], required: bool) -> Column:
@@ -45,6 +62,7 @@ def _column(name: str, spec: dict[str, Any], required: bool) -> Column:
         if kind != "string" or fmt not in ("date", "date-time"):
             raise ContractError(f"column {name!r}: only string columns take format 'date' or 'date-time'")
         kind = "date" if fmt == "date" else "timestamp"
+    _check_rules_fit(name, kind, spec)
     enum = spec.get("enum")
     pattern = spec.get("pattern")
     if pattern is not None:
@@ -68,10 +86,38 @@ def _column(name: str, spec: dict[str, Any], required: bool) -> Column:
     )
 
 
+def _check_rules_fit(name: str, kind: str, spec: dict[str, Any]) -> None:
+    """Refuse a rule the validator would never apply to a column of this kind (it would be silently ignored)."""
+    misplaced = [k for k in _STRING_RULES if k in spec and kind != "string"]
+    misplaced += [k for k in _NUMBER_RULES if k in spec and kind not in ("integer", "number")]
+    if misplaced:
+        where = "string columns without a format" if misplaced[0] in _STRING_RULES else "integer and number columns"
+        raise ContractError(f"column {name!r}: {', '.join(misplaced)} applies to {where} only, not to {kind} columns")
+    enum = spec.get("enum")
+    if enum is None:
+        return
+    if kind not in _ENUM_TYPES:
+        raise ContractError(f"column {name!r}: 'enum' applies to string, integer, number and boolean columns only")
+    wanted = _ENUM_TYPES[kind]
+    wrong = [
+        v for v in enum if v is not None and (not isinstance(v, wanted) or isinstance(v, bool) != (kind == "boolean"))
+    ]
+    if wrong or not enum:
+        raise ContractError(f"column {name!r}: 'enum' must list {kind} values; {wrong[:3] or 'it is empty'} do not fit")
+
+
 def parse_contract(dataset: str, document: dict[str, Any]) -> Contract:
-    """Turn one JSON Schema document into a `Contract`, or raise `ContractError` saying what is wrong."""
+    """Turn one JSON Schema document into a `Contract`, or raise `ContractError` saying what is wrong.
+
+    Every keyword must be one the pipeline implements (`strict.check_keywords`); the JSON Schema metaschema is
+    checked by `load_contract_file` for files that are not the Lambda's bundled, already-checked copy.
+    """
     if not DATASET_NAME.match(dataset):
         raise ContractError(f"dataset name {dataset!r} must match {DATASET_NAME.pattern}")
+    check_keywords(dataset, document)
+    dialect = document.get("$schema")
+    if dialect is not None and dialect.rstrip("#") != DIALECT:
+        raise ContractError(f"{dataset}: '$schema' must be {DIALECT!r} (JSON Schema 2020-12), got {dialect!r}")
     if document.get("type") != "object":
         raise ContractError(f"{dataset}: the schema must describe one record ('type': 'object')")
     properties = document.get("properties")
@@ -87,6 +133,8 @@ def parse_contract(dataset: str, document: dict[str, Any]) -> Contract:
     primary_key = tuple(document.get("x-primary-key", []))
     if not primary_key:
         raise ContractError(f"{dataset}: 'x-primary-key' must list at least one column")
+    if len(set(primary_key)) != len(primary_key):
+        raise ContractError(f"{dataset}: 'x-primary-key' names a column twice: {list(primary_key)}")
     missing = [c for c in primary_key if c not in names]
     if missing:
         raise ContractError(f"{dataset}: 'x-primary-key' names unknown columns {missing}")
@@ -133,15 +181,29 @@ def parse_contract(dataset: str, document: dict[str, Any]) -> Contract:
     )
 
 
-def load_contract_file(path: Path) -> Contract:
-    """Load one schema file."""
+def read_document(path: Path) -> dict[str, Any]:
+    """The JSON object of a schema file, or `ContractError` saying why it is not one."""
     if not path.name.endswith(SCHEMA_SUFFIX):
         raise ContractError(f"{path.name}: schema files are named <dataset>{SCHEMA_SUFFIX}")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        document = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise ContractError(f"{path.name}: cannot be read: {exc.strerror or exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ContractError(f"{path.name}: not valid JSON: {exc}") from exc
-    return parse_contract(path.name[: -len(SCHEMA_SUFFIX)], document)
+    if not isinstance(document, dict):
+        raise ContractError(f"{path.name}: a contract is a JSON object")
+    return document
+
+
+def dataset_of(path: Path) -> str:
+    """The dataset a schema file describes: its name without `.schema.json`."""
+    return path.name[: -len(SCHEMA_SUFFIX)]
+
+
+def load_contract_file(path: Path) -> Contract:
+    """Load one schema file (keywords and pipeline rules; the metaschema is the operator side's job)."""
+    return parse_contract(dataset_of(path), read_document(path))
 
 
 def load_contracts(directory: Path | None = None) -> dict[str, Contract]:
@@ -150,14 +212,28 @@ def load_contracts(directory: Path | None = None) -> dict[str, Contract]:
     return {c.dataset: c for c in (load_contract_file(p) for p in sorted(folder.glob(f"*{SCHEMA_SUFFIX}")))}
 
 
+def known_datasets(directory: Path | None = None) -> list[str]:
+    """The dataset names that have a schema file in ``directory`` (default `schemas_dir()`)."""
+    folder = directory or schemas_dir()
+    return sorted(p.name[: -len(SCHEMA_SUFFIX)] for p in folder.glob(f"*{SCHEMA_SUFFIX}"))
+
+
+def contract_path(dataset: str, directory: Path | None = None) -> Path:
+    """The schema file of ``dataset``, or `UnknownDatasetError` listing the datasets there are."""
+    folder = directory or schemas_dir()
+    path = folder / f"{dataset}{SCHEMA_SUFFIX}"
+    if not DATASET_NAME.match(dataset) or not path.is_file():
+        known = known_datasets(folder)
+        raise UnknownDatasetError(f"no schema for dataset {dataset!r}; known datasets: {', '.join(known) or 'none'}")
+    return path
+
+
 @cache
 def load_contract(dataset: str) -> Contract:
-    """The contract of one dataset (cached for the life of the process)."""
-    path = schemas_dir() / f"{dataset}{SCHEMA_SUFFIX}"
-    if not DATASET_NAME.match(dataset) or not path.is_file():
-        known = sorted(p.name[: -len(SCHEMA_SUFFIX)] for p in schemas_dir().glob(f"*{SCHEMA_SUFFIX}"))
-        raise UnknownDatasetError(f"no schema for dataset {dataset!r}; known datasets: {', '.join(known) or 'none'}")
-    return load_contract_file(path)
+    """The contract of one dataset (cached for the life of the process).
+
+    In a Lambda this is the bundled copy, whose metaschema check the packager already did (ADR 7)."""
+    return load_contract_file(contract_path(dataset))
 
 
 def dataset_for_key(key: str) -> str:

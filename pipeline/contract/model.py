@@ -77,6 +77,15 @@ class Contract:
         raise KeyError(name)
 
     @property
+    def fingerprint(self) -> str:
+        """A short hash of the schema document (canonical JSON): the same contract text, the same fingerprint."""
+        import hashlib
+        import json
+
+        canonical = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+    @property
     def table_name(self) -> str:
         """The Glue/Athena table name for this dataset."""
         return self.dataset.replace("-", "_").lower()

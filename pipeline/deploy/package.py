@@ -20,15 +20,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.contract import load_contracts
+from pipeline.contract.loader import source_schemas_dir
 from pipeline.deploy.cfn_yaml import load_template
 from pipeline.deploy.datasets import add_dataset_tables
 from pipeline.errors import PipelineError
+from pipeline.schema.metaschema import load_checked_contracts
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SOURCE_PACKAGES = ("handlers", "pipeline")
-EXCLUDED_PARTS = {"__pycache__", "cli", "local", "deploy", "sample", "bench", "console", "query", "authoring", "cost"}
+EXCLUDED_PARTS = {
+    "__pycache__", "cli", "local", "deploy", "sample", "bench", "console", "query", "authoring", "cost", "schema",
+}  # fmt: skip
 TEMPLATE = ROOT / "cloudformation" / "template.yaml"
 REQUIREMENTS = Path(__file__).with_name("layer-requirements.txt")
 MAX_ZIP_BYTES = 10 * 1024 * 1024
@@ -90,6 +93,7 @@ class Artefacts:
     definitions: dict[str, bytes]
     template: dict
     layer: Layer | None = None
+    contracts: dict = field(default_factory=dict, compare=False)  # the checked contracts bundled in the code zip
 
     @property
     def code_key(self) -> str:
@@ -123,13 +127,7 @@ def deterministic_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def schemas_folder(root: Path = ROOT) -> Path:
-    """The schemas a build bundles and makes tables of: `PIPELINE_SCHEMAS_DIR` if set, else `<root>/schemas`."""
-    configured = os.environ.get("PIPELINE_SCHEMAS_DIR")
-    return Path(configured) if configured else root / "schemas"
-
-
-def _sources(root: Path) -> list[tuple[str, bytes]]:
+def _sources(root: Path, schemas: Path) -> list[tuple[str, bytes]]:
     files: list[tuple[str, bytes]] = []
     for package in SOURCE_PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
@@ -137,14 +135,19 @@ def _sources(root: Path) -> list[tuple[str, bytes]]:
             if EXCLUDED_PARTS & set(relative.parts[1:-1]):
                 continue
             files.append((relative.as_posix(), path.read_bytes()))
-    for path in sorted(schemas_folder(root).glob("*.schema.json")):
+    for path in sorted(schemas.glob("*.schema.json")):
         files.append((f"pipeline/_schemas/{path.name}", path.read_bytes()))
     return files
 
 
-def build_code_zip(root: Path = ROOT) -> bytes:
+def schemas_of(root: Path) -> Path:
+    """The schemas folder a build of ``root`` bundles: `PIPELINE_SCHEMAS_DIR` for this tree, else `<root>/schemas`."""
+    return source_schemas_dir() if root == ROOT else root / "schemas"
+
+
+def build_code_zip(root: Path = ROOT, schemas: Path | None = None) -> bytes:
     """A zip of handlers/, the runtime parts of pipeline/ and the schemas, with fixed timestamps and order."""
-    return deterministic_zip(_sources(root))
+    return deterministic_zip(_sources(root, schemas or schemas_of(root)))
 
 
 # ------------------------------------------------------------------ dependencies layer
@@ -244,8 +247,14 @@ def check_size(name: str, data: bytes, limit: int = MAX_ZIP_BYTES) -> None:
 
 
 def build(root: Path = ROOT, platform: Platform | None = None, cache: Path | None = None) -> Artefacts:
-    """Build every artefact a deployment needs from the working tree; the layer only for a ``platform``."""
-    code = build_code_zip(root)
+    """Build every artefact a deployment needs from the working tree; the layer only for a ``platform``.
+
+    Every contract is checked first (keywords, JSON Schema 2020-12 metaschema, pipeline rules): the Lambdas trust
+    the bundled copies and never import `jsonschema`.
+    """
+    schemas = schemas_of(root)
+    contracts = load_checked_contracts(schemas)
+    code = build_code_zip(root, schemas)
     check_size("code zip", code)
     layer = None
     if platform is not None:
@@ -254,6 +263,5 @@ def build(root: Path = ROOT, platform: Platform | None = None, cache: Path | Non
     definitions = {p.name: p.read_bytes() for p in sorted((root / "statemachines").glob("*.asl.json"))}
     for body in definitions.values():
         json.loads(body)  # fail early on a broken definition
-    contracts = load_contracts(schemas_folder(root))
     template = add_dataset_tables(load_template(root / TEMPLATE.relative_to(ROOT)), contracts)
-    return Artefacts(code, hashlib.sha256(code).hexdigest(), definitions, template, layer)
+    return Artefacts(code, hashlib.sha256(code).hexdigest(), definitions, template, layer, contracts)

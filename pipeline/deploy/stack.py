@@ -333,10 +333,18 @@ def _local_boundary(tgt: Target, progress: Progress) -> str:
         return boundary.ensure(tgt.partition, tgt.account, progress)
 
 
-def deploy_stage(stage: str, given: dict[str, str], progress: Progress, local: bool) -> dict[str, str]:
-    """Build and deploy a stage: the code zip alone into the local cloud, code plus dependencies layer on AWS."""
+def deploy_stage(
+    stage: str, given: dict[str, str], progress: Progress, local: bool, evolution: Any = None
+) -> dict[str, str]:
+    """Build and deploy a stage: the code zip alone into the local cloud, code plus dependencies layer on AWS.
+
+    Contract changes are compared with the stage's deployed contracts first (`pipeline.schema.evolve`): unsafe
+    ones are refused unless ``evolution`` (an `Evolution`) allows them; after the update, registered partitions
+    of changed datasets take the tables' new column lists.
+    """
     from pipeline.deploy import package
     from pipeline.deploy.cfn_yaml import load_template
+    from pipeline.schema import evolve
 
     tgt = target(stage)
     template = load_template(package.TEMPLATE)
@@ -359,4 +367,7 @@ def deploy_stage(stage: str, given: dict[str, str], progress: Progress, local: b
     progress(f"built code artefact {artefacts.code_key} ({len(artefacts.code_zip) / 1024:.0f} KiB)")
     if artefacts.layer:
         progress(f"built dependencies layer {artefacts.layer.key} ({len(artefacts.layer.zip) / 1024:.0f} KiB)")
-    return deploy(tgt, artefacts, given, progress)
+    diffs = evolve.before_deploy(tgt.stack_name, artefacts.contracts, evolution or evolve.Evolution(), progress)
+    outs = deploy(tgt, artefacts, given, progress)
+    evolve.after_deploy(outs, diffs, progress)
+    return outs

@@ -14,7 +14,7 @@ from pipeline.config import Settings
 from pipeline.contract import Contract
 from pipeline.process.parse import Reject, parse_page
 from pipeline.process.store_rules import apply_store_rules
-from pipeline.process.validate import validate_page
+from pipeline.process.validate import ValidatedPage, validate_page
 from pipeline.store.records import encode_items, write_items
 from pipeline.store.results import write_page
 
@@ -41,6 +41,23 @@ class PageResult:
         }
 
 
+def validate_records(
+    body: bytes, header: list[str], contract: Contract, *, first_line: int, timings: dict[str, int] | None = None
+) -> ValidatedPage:
+    """What a page keeps and rejects before anything is written: parse, validate, store rules.
+
+    `process_page` and `pipeline schema check` (which runs a local file through it, page by page) share it.
+    """
+    timings = {} if timings is None else timings
+    t = time.perf_counter()
+    parsed = parse_page(body, header, first_line=first_line)
+    timings["parse"] = int((time.perf_counter() - t) * 1000)
+    t = time.perf_counter()
+    validated = apply_store_rules(validate_page(parsed, contract), parsed, contract)
+    timings["validate"] = int((time.perf_counter() - t) * 1000)
+    return validated
+
+
 def process_page(
     body: bytes,
     header: list[str],
@@ -54,13 +71,7 @@ def process_page(
 ) -> PageResult:
     """Turn the data records in ``body`` into stored rows and rejects; safe to repeat (same keys, upserts)."""
     timings: dict[str, int] = {}
-    t = time.perf_counter()
-    parsed = parse_page(body, header, first_line=first_line)
-    timings["parse"] = int((time.perf_counter() - t) * 1000)
-
-    t = time.perf_counter()
-    validated = apply_store_rules(validate_page(parsed, contract), parsed, contract)
-    timings["validate"] = int((time.perf_counter() - t) * 1000)
+    validated = validate_records(body, header, contract, first_line=first_line, timings=timings)
 
     if contract.store_in_dynamodb and validated.table.num_rows:
         t = time.perf_counter()

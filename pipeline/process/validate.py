@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -60,20 +61,37 @@ class _Violations:
         return [message for mask, message in self.items if mask[row]]
 
 
+def _compare(values: pa.ChunkedArray, op: str, bound: float) -> pa.ChunkedArray | pa.Array:
+    """``values <op> bound``; for 64-bit integers against the equivalent integer bound, never through a double.
+
+    Arrow compares int64 with a float bound by casting the values to double, which raises for values beyond
+    2**53 (found by the jsonschema oracle test): `v < 1.5` is `v < 2`, `v > 1.5` is `v > 1`, and a bound
+    outside the int64 range is true or false for every value.
+    """
+    compute = {"<": pc.less, ">": pc.greater, "<=": pc.less_equal, ">=": pc.greater_equal}[op]
+    if not pa.types.is_integer(values.type):
+        return compute(values, bound)
+    whole = math.ceil(bound) if op in ("<", ">=") else math.floor(bound)
+    if not -INT64_MAX - 1 <= whole <= INT64_MAX:
+        always = (whole > INT64_MAX) == (op in ("<", "<="))
+        return pc.if_else(pc.is_valid(values), always, None)
+    return compute(values, pa.scalar(whole, pa.int64()))
+
+
 def _in_range(values: pa.ChunkedArray, column: Column, present: pa.ChunkedArray, v: _Violations) -> None:
     n = column.name
     if column.minimum is not None:
-        v.add(pc.and_(present, pc.less(values, column.minimum)), f"{n}: below minimum {column.minimum}")
+        v.add(pc.and_(present, _compare(values, "<", column.minimum)), f"{n}: below minimum {column.minimum}")
     if column.maximum is not None:
-        v.add(pc.and_(present, pc.greater(values, column.maximum)), f"{n}: above maximum {column.maximum}")
+        v.add(pc.and_(present, _compare(values, ">", column.maximum)), f"{n}: above maximum {column.maximum}")
     if column.exclusive_minimum is not None:
         v.add(
-            pc.and_(present, pc.less_equal(values, column.exclusive_minimum)),
+            pc.and_(present, _compare(values, "<=", column.exclusive_minimum)),
             f"{n}: not above exclusive minimum {column.exclusive_minimum}",
         )
     if column.exclusive_maximum is not None:
         v.add(
-            pc.and_(present, pc.greater_equal(values, column.exclusive_maximum)),
+            pc.and_(present, _compare(values, ">=", column.exclusive_maximum)),
             f"{n}: not below exclusive maximum {column.exclusive_maximum}",
         )
 

@@ -25,7 +25,7 @@ def register_partitions(database: str, bucket: str, keys: list[str]) -> int:
 
     A partition that exists already gets the table's current storage settings: Athena reads each partition
     with its own SerDe parameters, so one registered under an older output format (ADR 1) would go on
-    reading new files by the old rules (ADR 4).
+    reading new files by the old rules (ADR 7).
     """
     if not database:
         return 0

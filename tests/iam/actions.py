@@ -59,6 +59,16 @@ def _s3_object(action: str, version_action: str | None = None) -> Mapper:
     return requests
 
 
+def _s3_copy_object(params: Params, where: Account) -> list[Request]:
+    """CopyObject is authorised as s3:PutObject on the target and s3:GetObject on the source (`Bucket/Key` text)."""
+    bucket, key = _need(params, "Bucket", "Key")
+    found = [Request("s3:PutObject", f"arn:{where.partition}:s3:::{bucket}/{key}")]
+    source = params.get("CopySource")
+    if isinstance(source, str):
+        found.append(Request("s3:GetObject", f"arn:{where.partition}:s3:::{source.lstrip('/')}"))
+    return found
+
+
 def _s3_delete_objects(params: Params, where: Account) -> list[Request]:
     bucket, keys = _need(params, "Bucket", "Keys")
     action = "s3:DeleteObjectVersion" if params.get("Versioned") else "s3:DeleteObject"
@@ -258,6 +268,7 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("s3", "PutObject"): _s3_object("s3:PutObject"),
     ("s3", "DeleteObject"): _s3_object("s3:DeleteObject", "s3:DeleteObjectVersion"),
     ("s3", "DeleteObjects"): _s3_delete_objects,
+    ("s3", "CopyObject"): _s3_copy_object,
     ("s3", "ListObjectsV2"): _s3_bucket("s3:ListBucket"),
     ("s3", "ListObjects"): _s3_bucket("s3:ListBucket"),
     ("s3", "HeadBucket"): _s3_bucket("s3:ListBucket"),
@@ -291,6 +302,8 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("glue", "BatchUpdatePartition"): _glue_table("glue:BatchUpdatePartition", "TableName"),
     ("glue", "CreatePartition"): _glue_table("glue:CreatePartition", "TableName"),
     ("glue", "GetPartitions"): _glue_table("glue:GetPartitions", "TableName"),
+    ("glue", "BatchDeletePartition"): _glue_table("glue:BatchDeletePartition", "TableName"),
+    ("glue", "DeletePartition"): _glue_table("glue:DeletePartition", "TableName"),
     ("sts", "GetCallerIdentity"): _no_permission,
     ("s3", "CreateBucket"): _s3_bucket("s3:CreateBucket"),
     ("s3", "DeleteBucket"): _s3_bucket("s3:DeleteBucket"),

@@ -289,6 +289,18 @@ DIRECT = [  # what `pipeline deploy`, `destroy` and the run commands call themse
     ("glue:GetTable", ARN["glue-table"], {}),
     ("s3:PutObject", ARN["results"] + "/_athena/q.csv", {}),
     ("s3:GetObject", ARN["results"] + "/_rejects/orders/job=1/page-1.csv", {}),
+    # deploy and schema diff read the stage's contracts back from the code zip it runs (issue 15)
+    ("s3:GetObject", ARN["artefact"], {}),
+    # deploy after a safe contract change: registered partitions take the table's new column list
+    ("glue:GetPartitions", ARN["glue-table"], {}),
+    ("glue:BatchUpdatePartition", ARN["glue-table"], {}),
+    # deploy --archive-output: the dataset's output moved under _archive/, its partitions dropped
+    ("s3:ListBucket", ARN["results"], {}),
+    ("s3:GetObject", ARN["results"] + "/orders/dt=2024-01-01/part-1.tsv", {}),
+    ("s3:PutObject", ARN["results"] + "/_archive/orders/20260101T000000Z/orders/dt=2024-01-01/part-1.tsv", {}),
+    ("s3:DeleteObject", ARN["results"] + "/orders/dt=2024-01-01/part-1.tsv", {}),
+    ("glue:BatchDeletePartition", ARN["glue-table"], {}),
+    ("glue:DeletePartition", ARN["glue-table"], {}),
 ]  # fmt: skip
 
 

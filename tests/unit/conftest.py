@@ -68,6 +68,31 @@ def every_kind_contract() -> Contract:
     )
 
 
+SECOND_DATASET = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "customer-accounts",
+    "type": "object",
+    "properties": {
+        "account_id": {"type": "integer", "minimum": 1},
+        "opened": {"type": "string", "format": "date"},
+        "name": {"type": ["string", "null"], "maxLength": 200},
+    },
+    "required": ["account_id", "opened"],
+    "additionalProperties": False,
+    "x-primary-key": ["account_id"],
+    "x-partition": {"column": "opened", "granularity": "month", "name": "month"},
+}
+
+
+def schemas_with_a_second_dataset(folder: Path) -> Path:
+    """``folder`` holding the shipped schemas plus a second dataset, `customer-accounts`, as a user would add one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in SCHEMAS.glob("*.schema.json"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "customer-accounts.schema.json").write_text(json.dumps(SECOND_DATASET, indent=2), encoding="utf-8")
+    return folder
+
+
 def orders_document() -> dict[str, Any]:
     """The shipped orders schema as a fresh dict (safe to mutate)."""
     return json.loads((SCHEMAS / "orders.schema.json").read_text(encoding="utf-8"))

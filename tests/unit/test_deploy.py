@@ -1,4 +1,8 @@
-"""Deployment artefacts: a reproducible Lambda zip, CloudFormation YAML with short tags, Glue tables."""
+"""Deployment artefacts: a reproducible Lambda zip, CloudFormation YAML with short tags, Glue tables.
+
+Every test runs twice: with the shipped schemas, and with a second dataset added the way the README says (a schema
+file in the schemas folder, here a temporary one named by `PIPELINE_SCHEMAS_DIR`): adding a dataset breaks nothing.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +17,33 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SCHEMAS, make_contract
+from conftest import REPO, make_contract, schemas_with_a_second_dataset
 
 from pipeline.contract import load_contracts
+from pipeline.contract.loader import source_schemas_dir
 from pipeline.deploy.cfn_yaml import load_template
 from pipeline.deploy.datasets import add_dataset_tables, glue_table, logical_id
-from pipeline.deploy.package import FIXED_TIME, build_code_zip, schemas_folder
+from pipeline.deploy.package import FIXED_TIME, ROOT, build_code_zip, schemas_of
 from pipeline.store.text_format import INPUT_FORMAT, OUTPUT_FORMAT, SERDE, SERDE_PARAMETERS
 
 TEMPLATE = REPO / "cloudformation" / "template.yaml"
 
 
+@pytest.fixture(scope="module", autouse=True, params=["shipped", "second-dataset"])
+def schemas(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The schemas folder of the build: the repository's, or a copy with one more dataset."""
+    if request.param == "shipped":
+        yield REPO / "schemas"
+        return
+    folder = schemas_with_a_second_dataset(tmp_path_factory.mktemp("schemas"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIPELINE_SCHEMAS_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="module")
-def code_zip() -> bytes:
+def code_zip(schemas) -> bytes:
+    assert source_schemas_dir() == schemas
     return build_code_zip()
 
 
@@ -46,13 +64,14 @@ def test_code_zip_is_byte_for_byte_reproducible(code_zip):
     assert build_code_zip() == code_zip
 
 
-def test_code_zip_holds_handlers_process_modules_and_schemas(zip_names):
+def test_code_zip_holds_handlers_process_modules_and_schemas(zip_names, schemas):
     names = set(zip_names)
     for path in sorted((REPO / "handlers").glob("*.py")):
         assert f"handlers/{path.name}" in names
     for path in sorted((REPO / "pipeline" / "process").glob("*.py")):
         assert f"pipeline/process/{path.name}" in names
-    assert "pipeline/_schemas/orders.schema.json" in names
+    bundled = {n.removeprefix("pipeline/_schemas/") for n in names if n.startswith("pipeline/_schemas/")}
+    assert bundled == {p.name for p in schemas.glob("*.schema.json")} and bundled
     assert "pipeline/__init__.py" in names
 
 
@@ -70,10 +89,10 @@ def test_code_zip_entries_have_fixed_times_and_sorted_order(code_zip, zip_names)
     assert len(zip_names) == len(set(zip_names))
 
 
-def test_bundled_schema_is_the_repo_schema(code_zip):
+def test_bundled_schemas_are_the_source_schemas(code_zip, schemas):
     archive = zipfile.ZipFile(io.BytesIO(code_zip))
-    bundled = archive.read("pipeline/_schemas/orders.schema.json")
-    assert bundled == (SCHEMAS / "orders.schema.json").read_bytes()
+    for path in schemas.glob("*.schema.json"):
+        assert archive.read(f"pipeline/_schemas/{path.name}") == path.read_bytes()
 
 
 def test_bundled_modules_only_import_bundled_pipeline_modules(code_zip, zip_names):
@@ -99,30 +118,32 @@ def test_bundled_modules_only_import_bundled_pipeline_modules(code_zip, zip_name
     assert missing == []
 
 
-def test_extracted_bundle_finds_its_bundled_schemas(code_zip, tmp_path):
+def test_extracted_bundle_finds_its_bundled_schemas(code_zip, schemas, tmp_path):
+    """The bundled copy wins even where `PIPELINE_SCHEMAS_DIR` leaks into a worker (local workers inherit it)."""
     zipfile.ZipFile(io.BytesIO(code_zip)).extractall(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "PIPELINE_SCHEMAS_DIR"}
-    env["PYTHONPATH"] = str(tmp_path)
+    contracts = load_contracts(schemas)
+    env = {**os.environ, "PIPELINE_SCHEMAS_DIR": str(tmp_path / "elsewhere"), "PYTHONPATH": str(tmp_path)}
     script = (
-        "import pipeline.contract as c, pathlib;print(c.schemas_dir());print(c.load_contract('orders').primary_key)"
+        "import pipeline.contract as c, sys;print(c.schemas_dir())\n"
+        "for name in sys.argv[1:]: print(c.load_contract(name).primary_key)"
     )
-    command = [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); {script}"]
+    command = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n{script}", *contracts]
     out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=True).stdout
-    folder, key = out.splitlines()
+    folder, *keys = out.splitlines()
     assert Path(folder) == tmp_path / "pipeline" / "_schemas"
-    assert key == "('order_id',)"
+    assert keys == [str(c.primary_key) for c in contracts.values()]
 
 
 def test_a_schemas_folder_override_is_what_the_build_bundles_and_makes_tables_of(tmp_path, monkeypatch):
-    document = json.loads((SCHEMAS / "orders.schema.json").read_text())
+    document = json.loads((REPO / "schemas" / "orders.schema.json").read_text())
     (tmp_path / "extra_things.schema.json").write_text(json.dumps(document))
     monkeypatch.setenv("PIPELINE_SCHEMAS_DIR", str(tmp_path))
     names = zipfile.ZipFile(io.BytesIO(build_code_zip())).namelist()
     assert "pipeline/_schemas/extra_things.schema.json" in names
     assert "pipeline/_schemas/orders.schema.json" not in names
-    assert schemas_folder() == tmp_path
+    assert schemas_of(ROOT) == tmp_path
     monkeypatch.delenv("PIPELINE_SCHEMAS_DIR")
-    assert schemas_folder() == REPO / "schemas"
+    assert schemas_of(ROOT) == REPO / "schemas"
 
 
 # ------------------------------------------------------------------ CloudFormation YAML
@@ -197,15 +218,27 @@ def test_state_machine_substitutions_cover_every_placeholder(template):
 # ------------------------------------------------------------------ Glue tables per dataset
 
 
-def test_packaged_template_gets_a_glue_table_per_contract(template):
-    contracts = load_contracts(SCHEMAS)
+def test_packaged_template_gets_a_glue_table_per_contract(template, schemas):
+    contracts = load_contracts(schemas)
     rendered = add_dataset_tables(template, contracts)
-    assert "DatasetTableOrders" not in template["Resources"]  # the source template is not modified
-    table = rendered["Resources"]["DatasetTableOrders"]
-    assert table["Type"] == "AWS::Glue::Table"
-    assert rendered["Outputs"]["DatasetTables"] == {"Value": "orders"}
-    for resource in rendered["Resources"]:
-        assert resource in template["Resources"] or resource.startswith("DatasetTable")
+    for contract in contracts.values():
+        assert logical_id(contract) not in template["Resources"]  # the source template is not modified
+        table = rendered["Resources"][logical_id(contract)]
+        assert table["Type"] == "AWS::Glue::Table"
+        assert table["Properties"]["TableInput"]["Name"] == contract.table_name
+    assert rendered["Outputs"]["DatasetTables"] == {"Value": ",".join(c.table_name for c in contracts.values())}
+    added = [r for r in rendered["Resources"] if r not in template["Resources"]]
+    assert sorted(added) == sorted(logical_id(c) for c in contracts.values())
+
+
+def test_the_build_bundles_and_renders_every_dataset_of_the_schemas_folder(schemas):
+    from pipeline.deploy import package
+
+    artefacts = package.build()
+    names = zipfile.ZipFile(io.BytesIO(artefacts.code_zip)).namelist()
+    for contract in load_contracts(schemas).values():
+        assert f"pipeline/_schemas/{contract.dataset}.schema.json" in names
+        assert artefacts.template["Resources"][logical_id(contract)]["Type"] == "AWS::Glue::Table"
 
 
 def test_glue_table_uses_lazy_simple_serde_with_the_writer_parameters(orders_contract):

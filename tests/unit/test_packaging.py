@@ -14,7 +14,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO
 
+from pipeline.contract import load_contracts
+from pipeline.contract.loader import source_schemas_dir
 from pipeline.deploy import package
+from pipeline.deploy.datasets import logical_id
 from pipeline.deploy.package import FIXED_TIME, MAX_ZIP_BYTES, PackageError, Platform, build_code_zip, pins
 
 # What a Lambda function can import besides the standard library and our two zips.
@@ -179,7 +182,9 @@ def test_build_with_a_platform_adds_the_layer(layer_zips):
         "batch.asl.json",
         "template.json",
     }
-    assert json.loads(files["template.json"])["Resources"]["DatasetTableOrders"]["Type"] == "AWS::Glue::Table"
+    resources = json.loads(files["template.json"])["Resources"]
+    for contract in load_contracts(source_schemas_dir()).values():
+        assert resources[logical_id(contract)]["Type"] == "AWS::Glue::Table"
     assert package.build().layer is None  # the local cloud deploys the code zip alone
 
 
