@@ -361,6 +361,7 @@ def _done(manifest: Manifest) -> dict[str, Any]:
         "generation": manifest.generation,
         "at": manifest.created,
         "seconds": manifest.seconds,
+        "cpu_seconds": manifest.cpu_seconds,
         "bytes": manifest.size,
         "changes": manifest.changes,
         "finished": time.time(),

@@ -67,7 +67,8 @@ class Manifest:
     created: str
     ministack: str
     files: dict[str, FileRecord] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the save (serialising and writing), as the machine's load allowed
+    cpu_seconds: float = 0.0  # CPU time of the same: what the save costs, whatever the load
     changes: int = 0
     legacy: bool = False  # adopted from a state dir written before generations: completeness not known
 

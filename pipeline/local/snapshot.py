@@ -67,7 +67,7 @@ def write_generation(
     """
     from ministack.core import persistence
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     base = store.current()
     try:
         partial = store.begin()
@@ -111,6 +111,7 @@ def write_generation(
         number = int(partial.name.removeprefix("gen-").removesuffix(".partial"))
         manifest = Manifest(number, now_iso(), ministack_version, changes=changes)
         manifest.seconds = round(time.monotonic() - started, 3)
+        manifest.cpu_seconds = round(time.process_time() - cpu, 3)
         store.commit(partial, manifest)
         return manifest
     except OSError as exc:
