@@ -20,8 +20,11 @@ class StateLock:
         self.path = path
         self.fd: int | None = None
 
-    def acquire(self, wait: float = 0.0) -> bool:
-        """Take the lock, retrying for ``wait`` seconds; False if another process holds it."""
+    def acquire(self, wait: float = 0.0, *, record: bool = True) -> bool:
+        """Take the lock, retrying for ``wait`` seconds; False if another process holds it.
+
+        ``record`` writes this process's pid into the file (a probe that releases at once does not).
+        """
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + wait
         while True:
@@ -33,8 +36,9 @@ class StateLock:
                     os.close(fd)
                     return False
                 time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        if record:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
         self.fd = fd
         return True
 

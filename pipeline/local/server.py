@@ -75,7 +75,7 @@ def recorded_port(state_dir: Path) -> int | None:
 
 
 def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie child of ours is reaped and counts as gone)."""
+    """Whether ``pid`` runs: a zombie (killed, not yet reaped by its parent) counts as gone; ours is reaped."""
     with contextlib.suppress(ChildProcessError):
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
@@ -83,7 +83,10 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except OSError:
         return False
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc: kill(0) is all we know
 
 
 def _command(pid: int) -> bytes:
@@ -174,7 +177,21 @@ class LocalCloud:
         if not _alive(pid):
             return None
         command = _command(pid)
-        return pid if not command or LAUNCHER.encode() in command or b"ministack" in command else None
+        if LAUNCHER.encode() in command:
+            return pid if self._locked() else None  # no lock held: the pid was reused by another process
+        return pid if not command or b"ministack" in command else None  # a server of an earlier version
+
+    def _locked(self) -> bool:
+        """Whether a process holds the state dir's lock (a server, or its checkpoint writer)."""
+        from pipeline.local.lock import StateLock
+
+        if not (self.state_dir / "lock").exists():
+            return False
+        probe = StateLock(self.state_dir / "lock")
+        if probe.acquire(wait=0, record=False):
+            probe.release()
+            return False
+        return True
 
     def ready(self, timeout: float = 2.0) -> bool:
         """True when the server answers its readiness probe."""

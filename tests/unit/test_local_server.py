@@ -76,3 +76,24 @@ def test_a_server_that_died_without_saving_is_reported_as_such(tmp_path: Path) -
     cloud = LocalCloud(tmp_path, 4599)
     report = cloud._stopped(cloud.status(), time.time() - 5)
     assert report.message.startswith("local cloud stopped WITHOUT saving") and not report.saved
+
+
+def test_a_pid_counts_only_while_the_state_dir_lock_is_held(tmp_path: Path) -> None:
+    """After a kill -9 the pid file stays behind, and its pid may be reused: the lock decides."""
+    import sys
+
+    from pipeline.local.lock import StateLock
+
+    lookalike = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "pipeline.local.launcher"])
+    try:
+        cloud = LocalCloud(tmp_path, 4599)
+        cloud.pid_file.write_text(str(lookalike.pid))
+        assert cloud.pid() is None  # a process that looks like a server, but holds no lock
+        lock = StateLock(tmp_path / "lock")
+        assert lock.acquire()
+        assert cloud.pid() == lookalike.pid
+        lock.release()
+    finally:
+        lookalike.kill()
+        lookalike.wait()
+    assert cloud.pid() is None
