@@ -79,12 +79,38 @@ def _log_call(path: str) -> Any:
     return log
 
 
+_recent: dict[str, tuple[str, dict[str, Any]]] | None = None  # operation -> (service, resource params): CLI only
+
+
+def remember_calls() -> None:
+    """Keep the resource names of the latest call of each operation, so an error can name its resource.
+
+    Off unless asked (the CLI asks): Lambda handlers make tens of thousands of calls per job.
+    """
+    global _recent
+    if _recent is None:
+        _recent = {}
+        reset()
+
+
+def recent_call(operation: str) -> tuple[str, dict[str, Any]] | None:
+    """(service, resource-naming parameters) of the latest ``operation`` call, when `remember_calls` is on."""
+    return (_recent or {}).get(operation)
+
+
+def _remember(params: dict[str, Any], model: Any, **_: Any) -> None:
+    if _recent is not None:
+        _recent[model.name] = (model.service_model.service_name, _call_params(params))
+
+
 @cache
 def _session() -> boto3.session.Session:
     session = boto3.session.Session()
     path = os.environ.get(CALL_LOG_ENV)
     if path:  # request accounting (benchmark, permission check): one JSON line per API call
         session.events.register("before-parameter-build", _log_call(path))
+    if _recent is not None:
+        session.events.register("before-parameter-build", _remember)
     return session
 
 

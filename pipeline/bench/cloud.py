@@ -69,7 +69,7 @@ def private_cloud(
         outputs = ops.deploy(cloud, parameters or {}, progress)
         yield BenchCloud(cloud, {"Endpoint": local.endpoint, **outputs}, call_log)
     finally:
-        local.stop()
+        local.stop(force=not keep)  # a state that is deleted next need not be saved first
         if not keep:
             shutil.rmtree(state, ignore_errors=True)
 

@@ -12,7 +12,8 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from pipeline.cli import ops
+from pipeline.cli import local_cmd, ops
+from pipeline.cli.errors import ErrorBoundary
 from pipeline.cli.target import resolve
 from pipeline.cli.views import console, emit_json, err, jobs_table, mapping_table, rows_table
 from pipeline.errors import PipelineError
@@ -21,73 +22,14 @@ STAGE = click.option("--stage", default=None, help="AWS stage to use; omit for t
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
-class Cli(click.Group):
-    """Turns the pipeline's own errors into one readable line and exit code 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except PipelineError as exc:
-            err.print(f"[red]error:[/] {escape(str(exc))}")
-            sys.exit(1)
-
-
-@click.group(cls=Cli)
+@click.group(cls=ErrorBoundary)
 @click.version_option(package_name="s3-csv-pipeline")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an error (also PIPELINE_DEBUG=1).")
+def cli(debug: bool) -> None:
     """Drop CSV files in, get validated data out: S3 -> SNS -> Lambda -> DynamoDB + S3 -> Athena."""
 
 
-# ------------------------------------------------------------------ local cloud
-@cli.group()
-def local() -> None:
-    """Run the embedded local cloud (MiniStack on loopback)."""
-
-
-@local.command("start")
-def local_start() -> None:
-    """Start the local cloud (state persists in $PIPELINE_STATE_DIR, default ./.pipeline)."""
-    cloud = resolve(None)
-    assert cloud.local
-    if not ops.start_local(cloud, lambda line: console.print(line)):
-        console.print(f"local cloud already running at {cloud.local.endpoint}")
-
-
-@local.command("stop")
-def local_stop() -> None:
-    """Stop the local cloud, saving its state."""
-    cloud = resolve(None)
-    assert cloud.local
-    console.print("local cloud stopped" if cloud.local.stop() else "local cloud was not running")
-
-
-@local.command("status")
-@JSON
-def local_status(as_json: bool) -> None:
-    """Show whether the local cloud runs, its endpoint and the stack outputs."""
-    cloud = resolve(None)
-    assert cloud.local
-    running = cloud.local.ready()
-    outs: dict[str, str] = {}
-    if running:
-        try:
-            outs = ops.outputs(cloud)
-        except ops.NotDeployedError:
-            outs = {}
-    status = {
-        "running": running,
-        "endpoint": cloud.local.endpoint,
-        "pid": cloud.local.pid(),
-        "state_dir": str(cloud.local.state_dir),
-        "stack": cloud.stack_name,
-        "outputs": outs,
-    }
-    if as_json:
-        emit_json(status)
-    else:
-        console.print(mapping_table({k: v for k, v in status.items() if k != "outputs"}, "Local cloud"))
-        if outs:
-            console.print(mapping_table(outs, "Stack outputs"))
+cli.add_command(local_cmd.local)
 
 
 # ------------------------------------------------------------------ deploy
@@ -182,7 +124,10 @@ def _wait(outs: dict[str, str], uploads: list[dict[str, str]], as_json: bool) ->
 @JSON
 def ingest(path: Path, dataset: str, key: str | None, wait: bool, stage: str | None, as_json: bool) -> None:
     """Upload a CSV file into the ingest bucket under <dataset>/."""
-    outs = ops.outputs(resolve(stage))
+    cloud = resolve(stage)
+    outs = ops.outputs(cloud)
+    if warning := ops.capacity_warning(cloud, path, dataset):
+        err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     upload = ops.ingest(path, dataset, outs, key)
     if not wait:
         emit_json(upload) if as_json else console.print(f"uploaded s3://{upload['bucket']}/{upload['key']}")

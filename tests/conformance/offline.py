@@ -2,7 +2,7 @@
 
 `render_objects` runs a CSV file through the same functions a page processor calls (parse, validate, store
 rules, `partition_files`); `duckdb_rows` reads objects the way the local Athena does, through MiniStack's own
-table relation (with the local cloud's workaround applied, `pipeline.local.emulator`).
+table relation (with the local cloud's workaround applied, `pipeline.local.adapt.athena_null_format`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def duckdb_rows(table: dict[str, Any], files: dict[str, bytes]) -> list[dict[str
     import duckdb
     from ministack.services import athena
 
-    from pipeline.local.emulator import patch_athena
+    from pipeline.local.adapt.athena_null_format import patch_athena
 
     patch_athena()
     root = Path(tempfile.mkdtemp(prefix="conformance-duckdb-"))

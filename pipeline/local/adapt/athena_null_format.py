@@ -4,14 +4,16 @@ MiniStack's Athena reads a LazySimpleSerDe text table with DuckDB's `read_csv`, 
 delimiter from the SerDe but ignores `serialization.null.format`: every empty field is NULL and the null
 sequence `\\N` is text. Hive, Trino and so Athena compare each raw field with the null format instead
 (default `\\N`). `patch_athena` wraps MiniStack's table relation to pass that comparison on to DuckDB as
-`nullstr`; nothing of MiniStack is copied. `python -m pipeline.local.emulator` is `python -m ministack`
-with the patch applied (docs/local-cloud.md).
+`nullstr`; nothing of MiniStack is copied (docs/local-cloud.md).
 """
 
 from __future__ import annotations
 
-import runpy
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.local.launcher import LaunchContext
 
 LAZY_SIMPLE_SERDE = "LazySimpleSerDe"
 HIVE_DEFAULT_NULL_FORMAT = "\\N"
@@ -47,6 +49,5 @@ def patch_athena() -> None:
     athena._table_relation = table_relation
 
 
-if __name__ == "__main__":
+def install(app: ModuleType, context: LaunchContext) -> None:
     patch_athena()
-    runpy.run_module("ministack", run_name="__main__", alter_sys=True)

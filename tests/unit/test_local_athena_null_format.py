@@ -1,4 +1,4 @@
-"""The local cloud's Athena reads `serialization.null.format` as Athena does (pipeline.local.emulator)."""
+"""The local cloud's Athena reads `serialization.null.format` as Athena does (adapt/athena_null_format.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from ministack.services import athena
 
 from pipeline.contract.loader import parse_contract
 from pipeline.deploy.datasets import glue_table
-from pipeline.local.emulator import patch_athena, with_null_format
+from pipeline.local.adapt.athena_null_format import patch_athena, with_null_format
 from pipeline.store.text_format import render, render_lines
 
 CONTRACT = parse_contract(
