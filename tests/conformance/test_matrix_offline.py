@@ -55,7 +55,10 @@ STAMP = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 3
 TYPED_FIELDS = st.tuples(
     VALUE | st.just("NULL"),
     st.integers(-(2**63), 2**63 - 1).map(str) | st.just("NULL"),
-    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e125, max_value=1e125).map(repr) | st.just("NULL"),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e125, max_value=1e125)
+    .filter(lambda x: x == 0 or abs(x) >= 1e-130)  # DynamoDB's range (a stored row); beyond it: conformance_bounds
+    .map(repr)
+    | st.just("NULL"),
     st.sampled_from(["true", "false", "TRUE", "f", "NULL"]),
     st.dates().map(lambda d: f"{d.year:04d}-{d.month:02d}-{d.day:02d}") | st.just("NULL"),
     STAMP | st.just("NULL"),
