@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-ITEM_BYTES = 4_200  # resident bytes per DynamoDB item of orders in the emulator (4,133-4,339 measured)
-CHECKPOINT_FACTOR = 1.7  # peak while a checkpoint is written / resident (writer: 0.59-0.65 x measured)
+ITEM_BYTES = 4_200  # resident bytes per DynamoDB item of orders in the emulator (4,133-4,343 measured)
+CHECKPOINT_FACTOR = 1.7  # peak while a checkpoint is written / resident (writer: 0.46-0.65 x measured)
 SAFE_SHARE = 0.8  # of (memory the server holds + memory available), the rest left to everything else
 _MEASURED_FROM = 100_000  # with fewer items the fixed part of the server's memory dominates the ratio
 _SAMPLE = 1 << 20

@@ -6,7 +6,7 @@ it and no dictionary changes while it is serialised. The child keeps only the st
 descriptors (the listening socket and the Lambda workers' pipes are closed), dies with the server
 (PR_SET_PDEATHSIG), and, being a throw-away copy, skips the defensive `copy.deepcopy` in MiniStack's
 `get_state` functions and serialises with the C JSON encoder: the same bytes, several times faster, and no
-second copy of every item. See docs/adr/0004-local-cloud-checkpoints.md.
+second copy of every item. See docs/adr/0005-local-cloud-checkpoints.md.
 
 When: after a job completes (its `job-completed` event) once the cloud is quiet for a moment, whenever changes
 have been followed by `idle_s` without any, and every `interval_s` while changes keep coming. A checkpoint that

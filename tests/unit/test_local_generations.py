@@ -86,9 +86,7 @@ def test_a_service_that_reports_no_state_keeps_its_last_saved_file(tmp_path: Pat
     store = GenerationStore(tmp_path / "ministack")
     store.select(VERSION)
     _generation(store, persistence, lambda_={"functions": ["f"]}, sns={"topics": ["t"]})
-    write_generation(
-        store, {"lambda_": lambda: None, "sns": lambda: {"topics": ["t", "u"]}}, ministack_version=VERSION
-    )
+    write_generation(store, {"lambda_": lambda: None, "sns": lambda: {"topics": ["t", "u"]}}, ministack_version=VERSION)
     assert _current_state(store, persistence, "lambda_") == {"functions": ["f"]}
     assert _current_state(store, persistence, "sns") == {"topics": ["t", "u"]}
 
@@ -299,9 +297,7 @@ def test_a_full_disk_during_a_save_keeps_the_previous_generation(small_disk: Pat
     assert _current_state(store, persistence, "dynamodb") == {"items": ["z"]}
 
 
-def test_a_directory_made_read_only_mid_save_keeps_the_previous_generation(
-    small_disk: Path, persistence: Any
-) -> None:
+def test_a_directory_made_read_only_mid_save_keeps_the_previous_generation(small_disk: Path, persistence: Any) -> None:
     store = GenerationStore(small_disk / "ministack")
     store.select(VERSION)
     _generation(store, persistence, acm={"n": 1}, sqs={"queues": ["kept"]})
