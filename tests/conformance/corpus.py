@@ -26,6 +26,8 @@ import pytest
 
 from pipeline.contract import Contract
 from pipeline.contract.loader import load_contract_file
+from pipeline.contract.strict import column_name_proposal
+from pipeline.process.records import split_header
 
 SCHEMAS = Path(__file__).with_name("schemas")
 SPECTRUM_VERSION = "2.0.0"
@@ -214,23 +216,47 @@ def spectrum_name(path: Path) -> str:
     return "spectrum_" + path.stem.lower()
 
 
+def spectrum_header(path: Path) -> list[str]:
+    """The file's header names (csv-spectrum's own, e.g. `Contact Phone Number`)."""
+    return next(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")))
+
+
+def spectrum_columns(path: Path) -> dict[str, str]:
+    """Header name -> contract column: contracts take Athena/Glue names, as `pipeline schema infer` proposes them."""
+    return {name: column_name_proposal(name) for name in spectrum_header(path)}
+
+
+def spectrum_body(path: Path) -> bytes:
+    """The file as uploaded after `schema infer --fixed-copy`: the contract's header, every other byte unchanged."""
+    body = path.read_bytes()
+    bom = b"\xef\xbb\xbf" if body.startswith(b"\xef\xbb\xbf") else b""
+    raw_header, data_start = split_header(body[len(bom) :])
+    terminator = body[len(bom) + len(raw_header) : len(bom) + data_start]  # the file's own: LF, CR LF or CR
+    line = io.StringIO()
+    csv.writer(line, lineterminator="").writerow(list(spectrum_columns(path).values()))
+    return bom + line.getvalue().encode("utf-8") + terminator + body[len(bom) + data_start :]
+
+
 def spectrum_schema(path: Path) -> dict[str, Any]:
     """A contract for one csv-spectrum file: its header's columns, all text, all in the key, none null."""
-    header = next(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")))
+    columns = list(spectrum_columns(path).values())
     return {
         "type": "object",
         "description": f"csv-spectrum {SPECTRUM_VERSION} {path.name} (tests only)",
-        "properties": {name: {"type": "string"} for name in header},
-        "required": header,
-        "x-primary-key": header,
+        "properties": {name: {"type": "string"} for name in columns},
+        "required": columns,
+        "x-primary-key": columns,
         "x-null-values": [],
     }
 
 
 def spectrum_expected(directory: Path, path: Path) -> list[dict[str, str]]:
-    """The records the suite says the file holds (its json/ twin; one object or a list)."""
+    """The records the suite says the file holds (its json/ twin; one object or a list), by contract column."""
     expected = json.loads((directory / "json" / f"{path.stem}.json").read_text(encoding="utf-8"))
-    return expected if isinstance(expected, list) else [expected]
+    names = spectrum_columns(path)
+    return [
+        {names[k]: v for k, v in record.items()} for record in (expected if isinstance(expected, list) else [expected])
+    ]
 
 
 def write_schemas(folder: Path, spectrum: Path | None) -> dict[str, Contract]:
