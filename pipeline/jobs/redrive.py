@@ -98,8 +98,27 @@ def _redrive_upload(outs: dict[str, str], job: dict[str, Any]) -> dict[str, Any]
     response = aws.client("lambda").invoke(FunctionName=outs["ProcessorFunction"], Payload=json.dumps(event).encode())
     payload = response["Payload"].read().decode()
     if response.get("FunctionError"):
-        raise RedriveError(f"the upload processor failed again: {payload[:500]}")
+        raise RedriveError(f"the upload processor failed again: {lambda_error(payload)}")
     return {"job_id": job["job_id"], "action": "reprocessed", "detail": "the upload processor ran the file again"}
+
+
+def lambda_error(payload: str) -> str:
+    """One line for a failed invocation's payload: its exception lines (Powertools' batch error carries each
+    record's traceback in its message), never the tracebacks themselves."""
+    try:
+        error = json.loads(payload)
+    except ValueError:
+        return payload.strip().splitlines()[-1][:500] if payload.strip() else "no error message"
+    if not isinstance(error, dict):
+        return payload.strip()[:500]
+    message = str(error.get("errorMessage") or error.get("errorType") or payload)
+    blocks = message.split("Traceback (most recent call last):")
+    lines = [blocks[0].strip().splitlines()[0]] if blocks[0].strip() else []
+    for block in blocks[1:]:
+        last = [line.strip() for line in block.strip().splitlines() if line.strip() and not line.startswith(" ")]
+        if last:
+            lines.append(last[-1])
+    return "; ".join(lines)[:500] or "no error message"
 
 
 def _next_execution_number(job: dict[str, Any]) -> int:

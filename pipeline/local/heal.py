@@ -149,6 +149,12 @@ def _count_objects(bucket: str) -> int:
     return count
 
 
+def _holds_versions(bucket: str) -> bool:
+    """Whether the bucket holds any object version or delete marker (noncurrent ones are data too)."""
+    page = aws.client("s3").list_object_versions(Bucket=bucket, MaxKeys=1)
+    return bool(page.get("Versions") or page.get("DeleteMarkers"))
+
+
 def check(stack: str) -> StackHealth:
     """Which of a stack's resources are missing, and what data its surviving tables and buckets hold."""
     cfn = aws.client("cloudformation")
@@ -206,8 +212,29 @@ def redeploy(health: StackHealth, progress: Progress) -> None:
         if not status.endswith("IN_PROGRESS"):
             break
         time.sleep(0.5)
+    _clear_kept_leftovers(health, progress)
     progress(f"redeploying stack {health.stack} (stage {health.stage}) with its parameters")
     stack_ops.deploy_stage(health.stage, parameters, lambda line: None, local=True)
+
+
+def _clear_kept_leftovers(health: StackHealth, progress: Progress) -> None:
+    """Remove what the deleted stack kept (`DeletionPolicy: RetainExceptOnCreate`) and a new stack must create
+    again: its log groups, and tables and buckets that hold nothing. A bucket still holding objects is kept: its
+    name then blocks the new stack, and the deploy says so (`pipeline destroy --delete-data` is the user's call).
+    """
+    from pipeline.deploy import package, retained
+    from pipeline.deploy.cfn_yaml import load_template
+
+    account, region = aws.client("sts").get_caller_identity()["Account"], aws.region()
+    for resource in retained.kept_resources(load_template(package.TEMPLATE), health.stack, account, region):
+        if not retained.exists(resource):
+            continue
+        if resource.type == "AWS::DynamoDB::Table" and _count_items(resource.name):
+            continue
+        if resource.type == "AWS::S3::Bucket" and _holds_versions(resource.name):
+            continue
+        retained.remove(resource, lambda line: None)
+        progress(f"removed the {resource} the broken stack kept, so that the redeploy can create it again")
 
 
 def lost_and_kept(health: StackHealth) -> str:

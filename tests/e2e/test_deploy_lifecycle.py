@@ -165,7 +165,13 @@ def test_delete_data_removes_buckets_tables_and_logs_and_frees_the_names(runs: d
 def test_every_call_the_commands_made_is_allowed_by_the_deployer_policies(runs: dict[str, Any]) -> None:
     # the local deploy creates the boundary on first use: an administrator's `pipeline bootstrap` on AWS
     bootstrap = {"CreatePolicy", "CreatePolicyVersion", "GetPolicyVersion", "ListPolicyVersions", "DeletePolicyVersion"}
-    calls = [c for c in read_calls(runs["log"]) if c.function is None and c.operation not in bootstrap]
+    # `pipeline ingest`'s memory check of the local cloud lists its tables (pipeline/local/capacity); never on a stage
+    local_only = {("dynamodb", "ListTables")}
+    calls = [
+        c
+        for c in read_calls(runs["log"])
+        if c.function is None and c.operation not in bootstrap and (c.service, c.operation) not in local_only
+    ]
     where = Account("aws", "us-east-1", "000000000000")
     requests, unmapped = set(), []
     for call in calls:
