@@ -112,8 +112,9 @@ async def save_query_results(query_id: str) -> None:
         (f"{key}.metadata", result_metadata(columns, types), "application/octet-stream"),
     )
     for object_key, body, content_type in objects:
-        error = _s3_error(s3._put_object(bucket, object_key, body, {"content-type": content_type,
-                                                                    "content-length": str(len(body))}))
+        error = _s3_error(
+            s3._put_object(bucket, object_key, body, {"content-type": content_type, "content-length": str(len(body))})
+        )
         if error:
             execution["Status"]["State"] = "FAILED"
             execution["Status"]["StateChangeReason"] = f"An error occurred while writing to S3. {error}"
