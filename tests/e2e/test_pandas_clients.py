@@ -10,7 +10,8 @@ must return exactly that, except where the client itself cannot tell values apar
 * pyathena `PandasCursor`: the encoded text (docs/output-format.md), '' read as missing (pandas' `na_values`);
 * pyathena `ArrowCursor`: the encoded text, NULL text read as '' (pyathena's `strings_can_be_null=False`);
 * `awswrangler.athena.read_sql_query(..., ctas_approach=False)`: the encoded text, '' read as missing;
-* CTAS/UNLOAD paths: one clear NOT_SUPPORTED error naming the working options.
+* the Parquet paths (awswrangler's default CTAS and its UNLOAD, pyathena's `unload=True`): the encoded text,
+  NULL and '' apart; what the local Athena does not run (ORC, partitioning) fails with one clear line.
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ ROWS = [
     ["12", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "2025-01-01"],
 ]  # fmt: skip
 SQL = "SELECT rid, s, n, x, b, d, ts FROM edge ORDER BY rid"
-NOT_SUPPORTED = "NOT_SUPPORTED: the local Athena does not run"
 
 
 def _csv_bytes() -> bytes:
@@ -223,30 +223,55 @@ def test_pyathena_pandas_cursor(edge):
     assert _encoded_text(_rows_of(frame)) == _text_as(_oracle(edge["source"]), empty=None, null=None)
 
 
-def test_pyathena_arrow_cursor(edge, monkeypatch):
-    import pyarrow as pa
+@pytest.fixture
+def arrow_endpoint(edge, monkeypatch):
+    """pyathena builds ArrowCursor's S3 filesystem from region and credentials only, and pyarrow's S3FileSystem
+    reads no endpoint variable: on the local cloud it must be told the endpoint (docs/pandas.md)."""
     from pyarrow import fs
-    from pyathena.arrow.cursor import ArrowCursor
     from pyathena.arrow.result_set import AthenaArrowResultSetMetadataReader
 
-    # pyathena builds ArrowCursor's S3 filesystem from region and credentials only, and pyarrow's S3FileSystem
-    # reads no endpoint variable: on the local cloud it must be told the endpoint (docs/pandas.md)
     endpoint = edge["stack"]["Endpoint"]
     monkeypatch.setattr(AthenaArrowResultSetMetadataReader, "_create_s3_file_system",
                         lambda self: fs.S3FileSystem(region="us-east-1", access_key="test", secret_key="test",
                                                      endpoint_override=endpoint))  # fmt: skip
+
+
+def _arrow_rows(table: Any) -> list[tuple[Any, ...]]:
+    names = table.column_names
+    return [tuple(_plain(v, c) for v, c in zip(r.values(), names, strict=True)) for r in table.to_pylist()]
+
+
+@pytest.mark.usefixtures("arrow_endpoint")
+def test_pyathena_arrow_cursor(edge):
+    import pyarrow as pa
+    from pyathena.arrow.cursor import ArrowCursor
+
     table = _connect(edge["stack"], cursor_class=ArrowCursor).cursor().execute(SQL).as_arrow()
     assert table.schema.field("n").type == pa.int64() and table.schema.field("d").type == pa.date32()
-    rows = [tuple(_plain(v, c) for v, c in zip(r.values(), table.column_names, strict=True)) for r in table.to_pylist()]
-    assert _encoded_text(rows) == _text_as(_oracle(edge["source"]), empty="", null="")
+    assert _encoded_text(_arrow_rows(table)) == _text_as(_oracle(edge["source"]), empty="", null="")
 
 
-def test_pyathena_unload_fails_with_the_working_option(edge):
-    from pyathena.error import OperationalError
+@pytest.mark.usefixtures("arrow_endpoint")
+def test_pyathena_unload_reads_parquet_with_null_and_empty_apart(edge):
+    from pyathena.arrow.cursor import ArrowCursor
     from pyathena.pandas.cursor import PandasCursor
 
-    with pytest.raises(OperationalError, match=NOT_SUPPORTED):
-        _connect(edge["stack"], cursor_class=PandasCursor).cursor(unload=True).execute(SQL)
+    oracle = _oracle(edge["source"])
+    table = _connect(edge["stack"], cursor_class=ArrowCursor).cursor(unload=True).execute(SQL).as_arrow()
+    assert _encoded_text(_arrow_rows(table)) == oracle
+    cursor = _connect(edge["stack"], cursor_class=PandasCursor).cursor(unload=True)
+    frame = cursor.execute(SQL, dtype_backend="numpy_nullable").as_pandas()  # without it, Int64 with NULL is float
+    assert str(frame["n"].dtype) == "Int64"
+    assert _encoded_text(_rows_of(frame)) == oracle
+
+
+def test_what_the_local_athena_does_not_unload_fails_in_one_line(edge):
+    from pyathena.error import OperationalError
+
+    stack = edge["stack"]
+    sql = f"UNLOAD (SELECT rid FROM edge) TO 's3://{stack['ResultsBucket']}/_athena/orc/' WITH (format = 'ORC')"
+    with pytest.raises(OperationalError, match=r"^NOT_SUPPORTED: .*format 'ORC' asked.*ctas_approach=False"):
+        _connect(stack).cursor().execute(sql)
 
 
 @pytest.fixture
@@ -263,9 +288,13 @@ def test_awswrangler_without_ctas(edge, wrangler):
     assert _encoded_text(_rows_of(frame)) == _text_as(_oracle(edge["source"]), empty=None, null=None)
 
 
-@pytest.mark.parametrize("approach", [{}, {"ctas_approach": False, "unload_approach": True}])
-def test_awswrangler_ctas_and_unload_fail_with_the_working_option(edge, wrangler, approach):
+@pytest.mark.parametrize("approach", [{}, {"ctas_approach": False, "unload_approach": True}], ids=["ctas", "unload"])
+def test_awswrangler_parquet_paths_keep_null_and_empty_apart(edge, wrangler, approach, aws_clients):
     stack = edge["stack"]
-    with pytest.raises(wrangler.exceptions.QueryFailed, match=NOT_SUPPORTED):
-        wrangler.athena.read_sql_query(SQL, database=stack["GlueDatabase"], workgroup=stack["AthenaWorkGroup"],
-                                       s3_output=stack["AthenaResultLocation"], **approach)  # fmt: skip
+    frame = wrangler.athena.read_sql_query(SQL, database=stack["GlueDatabase"], workgroup=stack["AthenaWorkGroup"],
+                                           s3_output=stack["AthenaResultLocation"], **approach)  # fmt: skip
+    assert [str(t) for t in frame.dtypes] == ["Int64", "string", "Int64", "float64", "boolean", "object",
+                                              "datetime64[us]"]  # fmt: skip
+    assert _encoded_text(_rows_of(frame)) == _oracle(edge["source"])
+    tables = aws_clients["glue"].get_tables(DatabaseName=stack["GlueDatabase"])["TableList"]
+    assert not [t["Name"] for t in tables if t["Name"].startswith("temp_table_")]  # awswrangler dropped its CTAS table

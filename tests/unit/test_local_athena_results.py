@@ -11,13 +11,7 @@ import uuid
 import pytest
 from ministack.services import athena, s3
 
-from pipeline.local.adapt.athena_results import (
-    parquet_statement,
-    patch_athena,
-    plain_rows,
-    result_csv,
-    save_query_results,
-)
+from pipeline.local.adapt.athena_results import patch_athena, plain_rows, result_csv, save_query_results
 from pipeline.query.frames import decode_columns, read_result_csv, to_frame
 
 COLUMNS = ["d", "s", "b", "n"]
@@ -89,28 +83,6 @@ def test_a_failed_write_fails_the_query_with_the_s3_error():
 def test_values_json_cannot_hold_become_their_text_and_others_stay():
     rows = plain_rows([[datetime.date(2024, 1, 1), decimal.Decimal("1.50"), b"\x01", [1, 2], 1, 1.5, True, None, "s"]])
     assert rows == [["2024-01-01", "1.50", "b'\\x01'", "[1, 2]", 1, 1.5, True, None, "s"]]
-
-
-@pytest.mark.parametrize(
-    ("sql", "what"),
-    [
-        ("UNLOAD (SELECT 1) TO 's3://b/x/' WITH (format = 'PARQUET')", "UNLOAD"),
-        ("-- wrangler\n  unload (select 1) to 's3://b/'", "UNLOAD"),
-        ('/* c */ CREATE TABLE "db"."t" WITH (format = \'PARQUET\') AS SELECT 1', "CTAS (CREATE TABLE AS SELECT)"),
-        ("SELECT 'unload' AS x", None),
-        ("WITH t AS (SELECT 1) SELECT * FROM t", None),
-        ("SELECT * FROM unloaded", None),
-    ],
-)
-def test_ctas_and_unload_are_recognised(sql, what):
-    assert parquet_statement(sql) == what
-
-
-def test_ctas_and_unload_fail_with_one_line_naming_the_working_options():
-    patch_athena()
-    with pytest.raises(ValueError, match=r"^NOT_SUPPORTED: .*ctas_approach=False, unload_approach=False") as info:
-        asyncio.run(athena._run_duckdb("UNLOAD (SELECT 1) TO 's3://b/x/' WITH (format = 'PARQUET')", "default"))
-    assert "\n" not in str(info.value)
 
 
 def test_query_df_reads_the_file_back_typed_with_null_and_empty_apart():

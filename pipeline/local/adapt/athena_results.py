@@ -1,4 +1,4 @@
-"""Run MiniStack with Athena's result files where, and as, AWS writes them, and a clear error for CTAS/UNLOAD.
+"""Run MiniStack with Athena's result files where, and as, AWS writes them.
 
 Clients that read a query's result file rather than `GetQueryResults` (pyathena's `PandasCursor` and
 `ArrowCursor`, `awswrangler.athena.read_sql_query(..., ctas_approach=False)`) need it exactly at the reported
@@ -17,15 +17,10 @@ returns for them anyway (`athena._datum_text`), so results read the same and the
 `save_query_results` replaces MiniStack's `_save_query_results` (looked up by `_execute_query` at call time)
 with our writer of Athena's format; it reads the finished execution and writes through MiniStack's own S3 store
 and value text (`athena._datum_text`, `s3._put_object`), nothing of MiniStack copied.
-
-CTAS and UNLOAD (awswrangler's default `ctas_approach=True` and `unload_approach=True`, pyathena's
-`unload=True`) write Parquet files and a manifest; MiniStack runs their text in DuckDB, which fails with an
-unrelated parser or catalog error. `run_duckdb` fails them with one line that names the working options.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -33,14 +28,6 @@ from urllib.parse import urlparse
 
 if TYPE_CHECKING:
     from pipeline.local.launcher import LaunchContext
-
-_COMMENTS = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*"
-_PARQUET_STATEMENT = re.compile(_COMMENTS + r"(unload|create\s+table)\b", re.IGNORECASE | re.DOTALL)
-NOT_SUPPORTED = (
-    "NOT_SUPPORTED: the local Athena does not run {what} (it writes Parquet files); query without it: "
-    "awswrangler.athena.read_sql_query(..., ctas_approach=False, unload_approach=False), "
-    "pyathena cursors without unload=True (docs/pandas.md)"
-)
 
 
 def _field(value: Any, text: Callable[[Any], str]) -> str:
@@ -67,14 +54,6 @@ def result_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], text: Call
 def result_metadata(columns: Sequence[str], types: Sequence[str]) -> bytes:
     """The `.metadata` object beside the result: column names and types (Athena's own is binary; no client reads it)."""
     return ("\n".join((",".join(columns), ",".join(types))) + "\n").encode("utf-8")
-
-
-def parquet_statement(query: str) -> str | None:
-    """``"UNLOAD"`` or ``"CTAS"`` when ``query`` is one (the only CREATE TABLE that reaches DuckDB), else None."""
-    match = _PARQUET_STATEMENT.match(query)
-    if not match:
-        return None
-    return "UNLOAD" if match.group(1).lower() == "unload" else "CTAS (CREATE TABLE AS SELECT)"
 
 
 def _split(location: str) -> tuple[str, str]:
@@ -122,28 +101,14 @@ async def save_query_results(query_id: str) -> None:
 
 
 def patch_athena() -> None:
-    """Install the result writer and the CTAS/UNLOAD refusal into MiniStack's Athena (idempotent)."""
+    """Install the result writer into MiniStack's Athena (idempotent)."""
     from ministack.services import athena
 
-    if not getattr(athena._save_query_results, "_pipeline_results", False):
-        original_save = athena._save_query_results
-        save_query_results.__wrapped__ = original_save  # type: ignore[attr-defined]
-        save_query_results._pipeline_results = True  # type: ignore[attr-defined]
-        athena._save_query_results = save_query_results
-
-    original_run = athena._run_duckdb
-    if getattr(original_run, "_pipeline_results", False):
+    if getattr(athena._save_query_results, "_pipeline_results", False):
         return
-
-    async def run_duckdb(query: str, database: str, catalog: str | None = None) -> Any:
-        what = parquet_statement(query)
-        if what:
-            raise ValueError(NOT_SUPPORTED.format(what=what))
-        return await original_run(query, database, catalog)
-
-    run_duckdb._pipeline_results = True  # type: ignore[attr-defined]
-    run_duckdb.__wrapped__ = original_run  # type: ignore[attr-defined]
-    athena._run_duckdb = run_duckdb
+    save_query_results.__wrapped__ = athena._save_query_results  # type: ignore[attr-defined]
+    save_query_results._pipeline_results = True  # type: ignore[attr-defined]
+    athena._save_query_results = save_query_results
 
 
 def install(app: ModuleType, context: LaunchContext) -> None:
