@@ -3,7 +3,7 @@
 Each module has ``install(app, context)``: ``app`` is the imported `ministack.app` module, ``context`` the
 `pipeline.local.launcher.LaunchContext` (state dir, status file, the generation being loaded). An adaptation
 changes MiniStack only through names it looks up at call time (a module attribute, a class setting), never by
-copying its code. To add one (a fix for where Athena writes result files, say): write
+copying its code. To add one (a fix for another Athena difference, say): write
 `pipeline/local/adapt/<name>.py` with its `install`, list it in `ADAPTATIONS`, and add a row to
 docs/local-cloud.md saying what MiniStack does and what the adaptation changes.
 """
