@@ -7,6 +7,7 @@ goes through the pipeline. The oracle is DuckDB reading the uploaded file with e
 must return exactly that, except where the client itself cannot tell values apart on AWS either (docs/pandas.md):
 
 * `pipeline.query_df` / `query_arrow`: exactly, text decoded, NULL and '' apart;
+* pyathena's default cursor (`GetQueryResults`): exactly, the encoded text;
 * pyathena `PandasCursor`: the encoded text (docs/output-format.md), '' read as missing (pandas' `na_values`);
 * pyathena `ArrowCursor`: the encoded text, NULL text read as '' (pyathena's `strings_can_be_null=False`);
 * `awswrangler.athena.read_sql_query(..., ctas_approach=False)`: the encoded text, '' read as missing;
@@ -213,6 +214,13 @@ def test_the_result_file_is_where_athena_reports_it(edge, aws_clients):
     assert lines[0] == '"rid","s","n","x","b","d","ts"'
     assert lines[2].startswith('"2",""') and lines[3].startswith('"3",,')  # '' quoted, NULL an empty field
     aws_clients["s3"].head_object(Bucket=bucket, Key=f"{key}.metadata")
+
+
+def test_pyathena_default_cursor_reads_getqueryresults_as_before(edge):
+    rows = _connect(edge["stack"]).cursor().execute(SQL).fetchall()  # GetQueryResults, kept as text by the server
+    assert _encoded_text([tuple(_plain(v, c) for v, c in zip(r, HEADER, strict=False)) for r in rows]) == _oracle(
+        edge["source"]
+    )
 
 
 def test_pyathena_pandas_cursor(edge):
