@@ -3,15 +3,15 @@
 Each module has ``install(app, context)``: ``app`` is the imported `ministack.app` module, ``context`` the
 `pipeline.local.launcher.LaunchContext` (state dir, status file, the generation being loaded). An adaptation
 changes MiniStack only through names it looks up at call time (a module attribute, a class setting), never by
-copying its code. To add one (a fix for where Athena writes result files, say): write
+copying its code. To add one (a fix for another Athena difference, say): write
 `pipeline/local/adapt/<name>.py` with its `install`, list it in `ADAPTATIONS`, and add a row to
 docs/local-cloud.md saying what MiniStack does and what the adaptation changes.
 """
 
 from __future__ import annotations
 
-from pipeline.local.adapt import athena_null_format, durability, lifespan_timeouts
+from pipeline.local.adapt import athena_null_format, athena_results, athena_unload, durability, lifespan_timeouts
 
-ADAPTATIONS = (lifespan_timeouts, athena_null_format, durability)
+ADAPTATIONS = (lifespan_timeouts, athena_null_format, athena_results, athena_unload, durability)
 
 __all__ = ["ADAPTATIONS"]
