@@ -8,10 +8,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline.config import settings
-from pipeline.ingest.events import objects_from_sqs
-from pipeline.jobs import JobStore
-from pipeline.observability import correlate, count, instrument, logger
+from pipeline.runtime.arrival.events import objects_from_sqs
+from pipeline.runtime.config import settings
+from pipeline.runtime.jobs import JobStore
+from pipeline.runtime.observability import correlate, count, instrument, logger
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline.config import settings
-from pipeline.observability import correlate, count, instrument, logger
-from pipeline.pages.pager import page_through
+from pipeline.runtime.config import settings
+from pipeline.runtime.observability import correlate, count, instrument, logger
+from pipeline.runtime.paging.pager import page_through
 
 
 @instrument

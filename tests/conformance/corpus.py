@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.contract import Contract
-from pipeline.contract.loader import load_contract_file
+from pipeline.runtime.contract import Contract
+from pipeline.runtime.contract.loader import load_contract_file
 
 SCHEMAS = Path(__file__).with_name("schemas")
 SPECTRUM_VERSION = "2.0.0"

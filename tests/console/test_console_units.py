@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from pipeline.console import graph, rows
-from pipeline.console.api import ConsoleApi
-from pipeline.console.rejects import _rows
-from pipeline.console.server import make_server
-from pipeline.jobs.executions import LOOP_STATES
+from pipeline.tools.console import graph, rows
+from pipeline.tools.console.api import ConsoleApi
+from pipeline.tools.console.rejects import _rows
+from pipeline.tools.console.server import make_server
+from pipeline.tools.operate.executions import LOOP_STATES
 
 PAGE, MORE = LOOP_STATES
 ASL: dict[str, Any] = {

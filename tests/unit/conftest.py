@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.contract import Contract
-from pipeline.contract.loader import load_contract_file, parse_contract
-from pipeline.process.parse import parse_page
-from pipeline.process.validate import ValidatedPage, validate_page
+from pipeline.runtime.contract import Contract
+from pipeline.runtime.contract.loader import load_contract_file, parse_contract
+from pipeline.runtime.rows.parse import parse_page
+from pipeline.runtime.rows.validate import ValidatedPage, validate_page
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from botocore.stub import Stubber
 
-from pipeline import aws
+from pipeline.runtime import aws
 
 
 @pytest.fixture

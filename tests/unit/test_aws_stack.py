@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from conftest import REPO
 
-from pipeline.deploy import parameters, retained, stack
-from pipeline.deploy.cfn_yaml import load_template
-from pipeline.deploy.stack import DeployError, pandas_layer_arn, platform_of
+from pipeline.tools.deploy import parameters, retained, stack
+from pipeline.tools.deploy.cfn_yaml import load_template
+from pipeline.tools.deploy.stack import DeployError, pandas_layer_arn, platform_of
 
 TEMPLATE = REPO / "cloudformation" / "template.yaml"
 PANDAS_FUNCTIONS = {"ProcessorFunction", "PagerFunction", "PageProcessorFunction"}
@@ -290,8 +290,8 @@ def test_a_kept_bucket_name_is_taken_when_it_exists_or_another_account_holds_it(
 
 
 def test_aws_errors_of_destroy_and_the_boundary_are_one_line_pipeline_errors(monkeypatch):
-    from pipeline.deploy import boundary
-    from pipeline.errors import PipelineError
+    from pipeline.runtime.errors import PipelineError
+    from pipeline.tools.deploy import boundary
 
     monkeypatch.setattr(retained.aws, "client", lambda name: _Refusing("AccessDenied"))
     with pytest.raises(PipelineError, match="could not delete table pipeline-dev-jobs"):

@@ -7,10 +7,10 @@ import gzip
 import pytest
 from conftest import make_contract, orders_document, validate_csv
 
-from pipeline.contract import ContractError
-from pipeline.contract.loader import parse_contract
-from pipeline.ingest.upload import is_gzip
-from pipeline.process.header import HeaderError, check_header, listed, parse_header
+from pipeline.runtime.arrival.upload import is_gzip
+from pipeline.runtime.contract import ContractError
+from pipeline.runtime.contract.loader import parse_contract
+from pipeline.runtime.rows.header import HeaderError, check_header, listed, parse_header
 
 
 def test_long_name_lists_are_cut_short_with_a_count():

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from pipeline.bench import imports, observe, references, report
-from pipeline.bench.run import default_page_rows
 from pipeline.cli import bench_cmd
 from pipeline.cli.main import cli
-from pipeline.cost import model
-from pipeline.sample import write_orders
+from pipeline.tools.bench import imports, observe, references, report
+from pipeline.tools.bench.run import default_page_rows
+from pipeline.tools.cost import model
+from pipeline.tools.sample import write_orders
 
 
 def bench_result(rows: int = 100_000, ratio_rows_per_s: int = 5_000) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def bench_result(rows: int = 100_000, ratio_rows_per_s: int = 5_000) -> dict[str
         },
         "cold_start": {
             "pager": {"median_ms": 190, "limit_ms": 300, "heaviest_imports_ms": {"numpy": 66}},
-            "page_processor": {"median_ms": 270, "limit_ms": 1200, "heaviest_imports_ms": {"pyarrow": 70}},
+            "page_worker": {"median_ms": 270, "limit_ms": 1200, "heaviest_imports_ms": {"pyarrow": 70}},
         },
     }
     estimate = model.estimate(result, rows)
@@ -160,7 +160,7 @@ def test_importtime_output_is_read() -> None:
 
 
 def test_every_handler_is_timed() -> None:
-    assert "handlers.page_processor" in imports.handler_modules()
+    assert "handlers.page_worker" in imports.handler_modules()
     assert "handlers.__init__" not in imports.handler_modules()
 
 

@@ -13,9 +13,9 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from click.testing import CliRunner
 
-from pipeline import aws
 from pipeline.cli.errors import ErrorBoundary, describe
 from pipeline.cli.main import cli
+from pipeline.runtime import aws
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import SCHEMAS, make_contract, orders_document
 
-from pipeline.contract import (
+from pipeline.runtime.contract import (
     ContractError,
     Partition,
     UnknownDatasetError,
@@ -16,8 +16,8 @@ from pipeline.contract import (
     load_contract,
     load_contracts,
 )
-from pipeline.contract.loader import load_contract_file, parse_contract
-from pipeline.errors import TerminalError
+from pipeline.runtime.contract.loader import load_contract_file, parse_contract
+from pipeline.runtime.errors import TerminalError
 
 
 def _doc(properties: dict[str, Any], required: list[str], **extra: Any) -> dict[str, Any]:

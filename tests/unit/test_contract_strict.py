@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from conftest import orders_document
 
-from pipeline.contract import ContractError
-from pipeline.contract.loader import parse_contract
-from pipeline.contract.strict import column_name_proposal, keyword_problems
-from pipeline.deploy import package
-from pipeline.schema.metaschema import check_document, load_checked_contracts
+from pipeline.runtime.contract import ContractError
+from pipeline.runtime.contract.loader import parse_contract
+from pipeline.runtime.contract.strict import column_name_proposal, keyword_problems
+from pipeline.tools.deploy import package
+from pipeline.tools.schema.metaschema import check_document, load_checked_contracts
 
 
 def _refused(document: dict[str, Any]) -> str:
@@ -213,13 +213,13 @@ def test_the_shipped_schemas_pass_every_check():
 def test_the_lambda_bundle_checks_keywords_without_importing_jsonschema(tmp_path):
     """In a Lambda the bundled, packager-checked contract is trusted: jsonschema is neither bundled nor imported."""
     code = zipfile.ZipFile(io.BytesIO(package.build_code_zip()))
-    assert not [n for n in code.namelist() if n.startswith("pipeline/schema/") or "jsonschema" in n]
+    assert not [n for n in code.namelist() if n.startswith("pipeline/tools/schema/") or "jsonschema" in n]
     code.extractall(tmp_path)
     bad = orders_document()
     bad["x-dynamo"] = False
-    (tmp_path / "pipeline" / "_schemas" / "typo.schema.json").write_text(json.dumps(bad), encoding="utf-8")
+    (tmp_path / "pipeline" / "runtime" / "_schemas" / "typo.schema.json").write_text(json.dumps(bad), encoding="utf-8")
     script = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import pipeline.contract as c\n"
+        "import sys; sys.path.insert(0, sys.argv[1]); import pipeline.runtime.contract as c\n"
         "print(c.load_contract('orders').dataset)\n"
         "try:\n    c.load_contract('typo')\nexcept c.ContractError as e:\n    print(e)\n"
         "print('jsonschema' in sys.modules)\n"

@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from pipeline.pages.cutter import PREVIEW_BYTES, PageSpan, cut_pages, read_pages, record_ends
-from pipeline.process.records import scan_records
+from pipeline.runtime.paging.cutter import PREVIEW_BYTES, PageSpan, cut_pages, read_pages, record_ends
+from pipeline.runtime.rows.records import scan_records
 
 # Physical lines: 1 header, 2-4 (two quoted newlines), 5, 6-7 (quoted CRLF), 8 (no trailing newline)
 DATA = b'id,note\n1,"a\nb\nc"\n2,x\n3,"y\r\n"\r\n4,z'
@@ -244,7 +244,7 @@ def test_the_pager_holds_one_chunk_not_the_record(tmp_path):
 
 
 def test_an_oversized_record_is_rejected_with_its_size_lines_and_bytes_and_its_first_bytes():
-    from pipeline.process.page import Oversized
+    from pipeline.runtime.pages.process import Oversized
 
     reject = Oversized(159, 17_000_231, 3, 4, 16 << 20, b"ORD-1,42,x\r\n", unterminated=True, source="gunzipped file")
     assert reject.reject().line == 3

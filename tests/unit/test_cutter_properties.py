@@ -13,8 +13,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from pipeline.pages.cutter import PageSpan, cut_pages, read_pages  # noqa: E402
-from pipeline.process.records import scan_records  # noqa: E402
+from pipeline.runtime.paging.cutter import PageSpan, cut_pages, read_pages  # noqa: E402
+from pipeline.runtime.rows.records import scan_records  # noqa: E402
 
 PLAIN = st.text(alphabet='ab1 "', max_size=4).filter(lambda s: not s.startswith('"'))  # stray quotes are text
 QUOTED = st.text(alphabet='ab\n\r,"', max_size=6).map(lambda s: '"' + s.replace('"', '""') + '"')

@@ -8,7 +8,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from conftest import load_event
 
-from pipeline.config import Settings
+from pipeline.runtime.config import Settings
 
 UPLOADS_DLQ = "arn:aws:sqs:us-east-1:1:pipeline-t-uploads-dlq"
 PAGES_DLQ = "arn:aws:sqs:us-east-1:1:pipeline-t-pages-dlq"

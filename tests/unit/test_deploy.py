@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from conftest import REPO, make_contract, schemas_with_a_second_dataset
 
-from pipeline.contract import load_contracts
-from pipeline.contract.loader import source_schemas_dir
-from pipeline.deploy.cfn_yaml import load_template
-from pipeline.deploy.datasets import add_dataset_tables, glue_table, logical_id
-from pipeline.deploy.package import FIXED_TIME, ROOT, build_code_zip, schemas_of
-from pipeline.store.text_format import INPUT_FORMAT, OUTPUT_FORMAT, SERDE, SERDE_PARAMETERS
+from pipeline.runtime.contract import load_contracts
+from pipeline.runtime.contract.loader import source_schemas_dir
+from pipeline.runtime.sinks.text_format import INPUT_FORMAT, OUTPUT_FORMAT, SERDE, SERDE_PARAMETERS
+from pipeline.tools.deploy.cfn_yaml import load_template
+from pipeline.tools.deploy.datasets import add_dataset_tables, glue_table, logical_id
+from pipeline.tools.deploy.package import FIXED_TIME, ROOT, build_code_zip, schemas_of
 
 TEMPLATE = REPO / "cloudformation" / "template.yaml"
 
@@ -64,15 +64,17 @@ def test_code_zip_is_byte_for_byte_reproducible(code_zip):
     assert build_code_zip() == code_zip
 
 
-def test_code_zip_holds_handlers_process_modules_and_schemas(zip_names, schemas):
+def test_code_zip_holds_handlers_the_runtime_and_schemas(zip_names, schemas):
     names = set(zip_names)
     for path in sorted((REPO / "handlers").glob("*.py")):
         assert f"handlers/{path.name}" in names
-    for path in sorted((REPO / "pipeline" / "process").glob("*.py")):
-        assert f"pipeline/process/{path.name}" in names
-    bundled = {n.removeprefix("pipeline/_schemas/") for n in names if n.startswith("pipeline/_schemas/")}
+    for path in sorted((REPO / "pipeline" / "runtime" / "rows").glob("*.py")):
+        assert f"pipeline/runtime/rows/{path.name}" in names
+    folder = "pipeline/runtime/_schemas/"
+    bundled = {n.removeprefix(folder) for n in names if n.startswith(folder)}
     assert bundled == {p.name for p in schemas.glob("*.schema.json")} and bundled
-    assert "pipeline/__init__.py" in names
+    assert {n.split("/")[0] for n in names} == {"handlers", "pipeline"}
+    assert all(n.startswith("pipeline/runtime/") for n in names if n.startswith("pipeline/"))
 
 
 def test_code_zip_leaves_out_cli_local_and_build_time_modules(zip_names):
@@ -92,7 +94,7 @@ def test_code_zip_entries_have_fixed_times_and_sorted_order(code_zip, zip_names)
 def test_bundled_schemas_are_the_source_schemas(code_zip, schemas):
     archive = zipfile.ZipFile(io.BytesIO(code_zip))
     for path in schemas.glob("*.schema.json"):
-        assert archive.read(f"pipeline/_schemas/{path.name}") == path.read_bytes()
+        assert archive.read(f"pipeline/runtime/_schemas/{path.name}") == path.read_bytes()
 
 
 def test_bundled_modules_only_import_bundled_pipeline_modules(code_zip, zip_names):
@@ -124,13 +126,13 @@ def test_extracted_bundle_finds_its_bundled_schemas(code_zip, schemas, tmp_path)
     contracts = load_contracts(schemas)
     env = {**os.environ, "PIPELINE_SCHEMAS_DIR": str(tmp_path / "elsewhere"), "PYTHONPATH": str(tmp_path)}
     script = (
-        "import pipeline.contract as c, sys;print(c.schemas_dir())\n"
+        "import pipeline.runtime.contract as c, sys;print(c.schemas_dir())\n"
         "for name in sys.argv[1:]: print(c.load_contract(name).primary_key)"
     )
     command = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n{script}", *contracts]
     out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=True).stdout
     folder, *keys = out.splitlines()
-    assert Path(folder) == tmp_path / "pipeline" / "_schemas"
+    assert Path(folder) == tmp_path / "pipeline" / "runtime" / "_schemas"
     assert keys == [str(c.primary_key) for c in contracts.values()]
 
 
@@ -139,8 +141,8 @@ def test_a_schemas_folder_override_is_what_the_build_bundles_and_makes_tables_of
     (tmp_path / "extra_things.schema.json").write_text(json.dumps(document))
     monkeypatch.setenv("PIPELINE_SCHEMAS_DIR", str(tmp_path))
     names = zipfile.ZipFile(io.BytesIO(build_code_zip())).namelist()
-    assert "pipeline/_schemas/extra_things.schema.json" in names
-    assert "pipeline/_schemas/orders.schema.json" not in names
+    assert "pipeline/runtime/_schemas/extra_things.schema.json" in names
+    assert "pipeline/runtime/_schemas/orders.schema.json" not in names
     assert schemas_of(ROOT) == tmp_path
     monkeypatch.delenv("PIPELINE_SCHEMAS_DIR")
     assert schemas_of(ROOT) == REPO / "schemas"
@@ -232,12 +234,12 @@ def test_packaged_template_gets_a_glue_table_per_contract(template, schemas):
 
 
 def test_the_build_bundles_and_renders_every_dataset_of_the_schemas_folder(schemas):
-    from pipeline.deploy import package
+    from pipeline.tools.deploy import package
 
     artefacts = package.build()
     names = zipfile.ZipFile(io.BytesIO(artefacts.code_zip)).namelist()
     for contract in load_contracts(schemas).values():
-        assert f"pipeline/_schemas/{contract.dataset}.schema.json" in names
+        assert f"pipeline/runtime/_schemas/{contract.dataset}.schema.json" in names
         assert artefacts.template["Resources"][logical_id(contract)]["Type"] == "AWS::Glue::Table"
 
 

@@ -10,7 +10,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent, SQSRecord
 from conftest import load_event
 
-from pipeline.ingest.events import ObjectRef, objects_from_sns, objects_from_sqs, s3_objects, sqs_event
+from pipeline.runtime.arrival.events import ObjectRef, objects_from_sns, objects_from_sqs, s3_objects, sqs_event
 
 
 def _with_s3(event: dict[str, Any], **object_changes: Any) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import failpoints
-from pipeline.config import settings
+from pipeline.runtime import failpoints
+from pipeline.runtime.config import settings
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import TerminalError
-from pipeline.process.header import HeaderError, check_header, parse_header
+from pipeline.runtime.errors import TerminalError
+from pipeline.runtime.rows.header import HeaderError, check_header, parse_header
 
 ORDERS_HEADER = b"order_id,customer_id,order_ts,ship_date,status,amount,currency,quantity,is_gift,note"
 

@@ -9,11 +9,11 @@ import io
 import pytest
 from conftest import make_contract
 
-from pipeline.config import Settings
-from pipeline.ingest.inline import EmptyFileError, inline_pages, open_stream, oversized
-from pipeline.ingest.reader import GzipLimitError, InvalidGzipError
-from pipeline.process.header import HeaderError
-from pipeline.process.parse import parse_page
+from pipeline.runtime.config import Settings
+from pipeline.runtime.paging.inline import EmptyFileError, inline_pages, open_stream, oversized
+from pipeline.runtime.rows.header import HeaderError
+from pipeline.runtime.rows.parse import parse_page
+from pipeline.runtime.source.reader import GzipLimitError, InvalidGzipError
 
 CONTRACT = make_contract({"note": {"type": ["string", "null"]}})
 SMALL = Settings(page_rows=2, record_max_bytes=64)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import REPO
 
-from pipeline.local.activity import JOB_COMPLETED_SUBJECT, ActivityTracker, may_write, watch_fanout
+from pipeline.tools.local.activity import JOB_COMPLETED_SUBJECT, ActivityTracker, may_write, watch_fanout
 
 
 def _scope(method: str, path: str = "/", **headers: str) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def test_the_checkpoint_trigger_listens_for_the_subject_the_pipeline_publishes()
     asl = json.loads((REPO / "statemachines" / "batch.asl.json").read_text())
     subjects = re.findall(r'"Subject": "([^"]+)"', json.dumps(asl, indent=1))
     assert subjects == [JOB_COMPLETED_SUBJECT]
-    upload = (REPO / "pipeline" / "ingest" / "upload.py").read_text()
+    upload = (REPO / "pipeline" / "runtime" / "arrival" / "upload.py").read_text()
     assert f'Subject="{JOB_COMPLETED_SUBJECT}"' in upload
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import duckdb
 from ministack.services import athena
 
-from pipeline.contract.loader import parse_contract
-from pipeline.deploy.datasets import glue_table
-from pipeline.local.adapt.athena_null_format import patch_athena, with_null_format
-from pipeline.store.text_format import render, render_lines
+from pipeline.runtime.contract.loader import parse_contract
+from pipeline.runtime.sinks.text_format import render, render_lines
+from pipeline.tools.deploy.datasets import glue_table
+from pipeline.tools.local.adapt.athena_null_format import patch_athena, with_null_format
 
 CONTRACT = parse_contract(
     "nulls",

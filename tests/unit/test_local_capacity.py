@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local.capacity import CHECKPOINT_FACTOR, ITEM_BYTES, OPTIONS, Capacity, estimate_rows
-from pipeline.sample import write_orders
+from pipeline.tools.local.capacity import CHECKPOINT_FACTOR, ITEM_BYTES, OPTIONS, Capacity, estimate_rows
+from pipeline.tools.sample import write_orders
 
 GB = 1_000_000_000
 

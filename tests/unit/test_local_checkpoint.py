@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.local.checkpoint import Checkpointer, CheckpointSettings
-from pipeline.local.generations import GenerationStore
-from pipeline.local.lock import StateLock
-from pipeline.local.status import StatusFile, read_json
+from pipeline.tools.local.checkpoint import Checkpointer, CheckpointSettings
+from pipeline.tools.local.generations import GenerationStore
+from pipeline.tools.local.lock import StateLock
+from pipeline.tools.local.status import StatusFile, read_json
 
 VERSION = "1.5.33"
 

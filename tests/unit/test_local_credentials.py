@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import pytest
 
-from pipeline import aws
-from pipeline.local import LocalCloud
+from pipeline.runtime import aws
+from pipeline.tools.local import LocalCloud
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):

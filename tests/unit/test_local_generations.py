@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.local.generations import (
+from pipeline.tools.local.generations import (
     MANIFEST,
     GenerationStore,
     Manifest,
@@ -28,7 +28,7 @@ from pipeline.local.generations import (
     now_iso,
     written_format,
 )
-from pipeline.local.snapshot import write_generation
+from pipeline.tools.local.snapshot import write_generation
 
 VERSION = "1.5.33"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local import LocalCloud, LocalCloudError
-from pipeline.local.status import write_json
+from pipeline.tools.local import LocalCloud, LocalCloudError
+from pipeline.tools.local.status import write_json
 
 
 @pytest.fixture
@@ -82,9 +82,9 @@ def test_a_pid_counts_only_while_the_state_dir_lock_is_held(tmp_path: Path) -> N
     """After a kill -9 the pid file stays behind, and its pid may be reused: the lock decides."""
     import sys
 
-    from pipeline.local.lock import StateLock
+    from pipeline.tools.local.lock import StateLock
 
-    lookalike = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "pipeline.local.launcher"])
+    lookalike = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "pipeline.tools.local.launcher"])
     try:
         cloud = LocalCloud(tmp_path, 4599)
         cloud.pid_file.write_text(str(lookalike.pid))

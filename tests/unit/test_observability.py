@@ -10,10 +10,10 @@ import sys
 import pytest
 from conftest import REPO
 
-from pipeline import observability
-from pipeline.observability import NullTracer, tracing_enabled
+from pipeline.runtime import observability
+from pipeline.runtime.observability import NullTracer, tracing_enabled
 
-HANDLERS = ("inventory", "job_steps", "pager", "upload_processor", "page_processor")
+HANDLERS = ("inventory", "job_steps", "pager", "upload", "page_worker")
 
 
 class Context:

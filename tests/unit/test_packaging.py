@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO
 
-from pipeline.contract import load_contracts
-from pipeline.contract.loader import source_schemas_dir
-from pipeline.deploy import package
-from pipeline.deploy.datasets import logical_id
-from pipeline.deploy.package import FIXED_TIME, MAX_ZIP_BYTES, PackageError, Platform, build_code_zip, pins
+from pipeline.runtime.contract import load_contracts
+from pipeline.runtime.contract.loader import source_schemas_dir
+from pipeline.tools.deploy import package
+from pipeline.tools.deploy.datasets import logical_id
+from pipeline.tools.deploy.package import FIXED_TIME, MAX_ZIP_BYTES, PackageError, Platform, build_code_zip, pins
 
 # What a Lambda function can import besides the standard library and our two zips.
 LAMBDA_RUNTIME = {"boto3", "botocore", "jmespath", "s3transfer", "urllib3", "dateutil", "six"}
@@ -208,6 +208,6 @@ def test_package_command_writes_and_reports_every_artefact(layer_zips, tmp_path:
 def test_requirements_file_is_not_shipped_in_the_code_zip():
     names = zipfile.ZipFile(io.BytesIO(build_code_zip())).namelist()
     assert not any(n.endswith(".txt") for n in names)
-    assert "pipeline/observability.py" in names
-    assert not any(n.startswith(("pipeline/query/", "pipeline/console/")) for n in names)
-    assert (REPO / "pipeline" / "deploy" / "layer-requirements.txt").is_file()
+    assert "pipeline/runtime/observability.py" in names
+    assert not any(n.startswith(("pipeline/tools/query/", "pipeline/tools/console/")) for n in names)
+    assert (REPO / "pipeline" / "tools" / "deploy" / "layer-requirements.txt").is_file()

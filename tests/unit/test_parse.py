@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.process.parse import parse_page
+from pipeline.runtime.rows.parse import parse_page
 
 HEADER = ["a", "b"]
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from pyathena.formatter import DefaultParameterFormatter
 
 from pipeline.cli.main import cli
-from pipeline.query import QueryParameterError, check_parameters, parse_parameters
+from pipeline.tools.query import QueryParameterError, check_parameters, parse_parameters
 
 
 def test_parameters_are_name_value_pairs() -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.query.values import TolerantConverter
+from pipeline.tools.query.values import TolerantConverter
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from pipeline.ingest.reader import (
+from pipeline.runtime.source.reader import (
     PIECE,
     GzipLimitError,
     GzipLimits,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.process.records import scan_records, split_header
+from pipeline.runtime.rows.records import scan_records, split_header
 
 
 def _spans(buf: bytes, **kwargs) -> list[bytes]:

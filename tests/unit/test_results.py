@@ -10,9 +10,9 @@ from datetime import date
 import pyarrow as pa
 from conftest import make_contract, serde_rows, validate_csv
 
-from pipeline.process.parse import Reject
-from pipeline.store.layout import output_key, rejects_key, rejects_prefix
-from pipeline.store.results import REJECT_COLUMNS, partition_files, rejects_file
+from pipeline.runtime.rows.parse import Reject
+from pipeline.runtime.sinks.layout import output_key, rejects_key, rejects_prefix
+from pipeline.runtime.sinks.results import REJECT_COLUMNS, partition_files, rejects_file
 
 ORDERS = (
     "ORD-00000001,1,2024-03-01T10:00:00Z,,NEW,1,EUR,1,,\n"
@@ -124,7 +124,7 @@ def test_rejects_file_keeps_unicode_and_escaped_bytes(orders_contract):
 
 def test_write_page_names_its_output_keys_before_writing_any(orders_contract, monkeypatch):
     """A page killed between its S3 writes and its count still has its output on record, to be retired."""
-    from pipeline.store import results
+    from pipeline.runtime.sinks import results
 
     events: list[tuple[str, object]] = []
 

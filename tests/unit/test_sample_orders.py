@@ -6,11 +6,11 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from pipeline.process.header import check_header, parse_header
-from pipeline.process.parse import parse_page
-from pipeline.process.records import split_header
-from pipeline.process.validate import validate_page
-from pipeline.sample.orders import HEADER, write_orders
+from pipeline.runtime.rows.header import check_header, parse_header
+from pipeline.runtime.rows.parse import parse_page
+from pipeline.runtime.rows.records import split_header
+from pipeline.runtime.rows.validate import validate_page
+from pipeline.tools.sample.orders import HEADER, write_orders
 
 
 def _generate(rows: int, **kwargs) -> tuple[bytes, dict[str, int]]:

@@ -9,11 +9,11 @@ from click.testing import CliRunner
 from conftest import SCHEMAS, orders_document, validate_csv
 
 from pipeline.cli.main import cli
-from pipeline.contract.loader import load_contract_file
-from pipeline.process.records import split_header
-from pipeline.sample import write_orders
-from pipeline.schema.check import Paging, check_file, rule_of
-from pipeline.store.text_format import partition_values
+from pipeline.runtime.contract.loader import load_contract_file
+from pipeline.runtime.rows.records import split_header
+from pipeline.runtime.sinks.text_format import partition_values
+from pipeline.tools.sample import write_orders
+from pipeline.tools.schema.check import Paging, check_file, rule_of
 
 ORDERS = load_contract_file(SCHEMAS / "orders.schema.json")
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from conftest import orders_document
 
-from pipeline.contract.loader import parse_contract
-from pipeline.deploy.package import build_code_zip
-from pipeline.schema.diff import Level, compare, compare_all
-from pipeline.schema.evolve import Evolution, EvolutionRefused, contracts_in_zip, judge
+from pipeline.runtime.contract.loader import parse_contract
+from pipeline.tools.deploy.package import build_code_zip
+from pipeline.tools.schema.diff import Level, compare, compare_all
+from pipeline.tools.schema.evolve import Evolution, EvolutionRefused, contracts_in_zip, judge
 
 OLD = orders_document()
 
@@ -146,18 +146,18 @@ def test_the_deployed_contracts_are_read_back_from_the_code_zip():
     contracts = contracts_in_zip(build_code_zip())
     assert contracts["orders"] == parse_contract("orders", OLD)
     archive = zipfile.ZipFile(io.BytesIO(build_code_zip()))
-    assert json.loads(archive.read("pipeline/_schemas/orders.schema.json")) == OLD
+    assert json.loads(archive.read("pipeline/runtime/_schemas/orders.schema.json")) == OLD
 
 
 def test_a_stage_deployed_before_strict_contracts_is_compared_as_it_ran():
     """Its bundled contract may carry a typo the pipeline then ignored: read without it, not refused."""
-    from pipeline.deploy.package import deterministic_zip
+    from pipeline.tools.deploy.package import deterministic_zip
 
     typo = copy.deepcopy(OLD)
     typo["x-partiton"] = typo.pop("x-partition")  # ran unpartitioned
     typo["properties"]["note"]["minLenght"] = 1
     deployed = contracts_in_zip(
-        deterministic_zip([("pipeline/_schemas/orders.schema.json", json.dumps(typo).encode())])
+        deterministic_zip([("pipeline/runtime/_schemas/orders.schema.json", json.dumps(typo).encode())])
     )
     assert deployed["orders"].partition is None
     diff = compare(deployed["orders"], parse_contract("orders", OLD))

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.cli.main import cli
-from pipeline.errors import TerminalError
-from pipeline.schema.check import Paging, check_file
-from pipeline.schema.infer import ENUM_MAX, infer
-from pipeline.schema.sample import read_sample
+from pipeline.runtime.errors import TerminalError
+from pipeline.tools.schema.check import Paging, check_file
+from pipeline.tools.schema.infer import ENUM_MAX, infer
+from pipeline.tools.schema.sample import read_sample
 
 WHOLE = Paging(inline_max_bytes=1 << 40, page_rows=50_000)
 
@@ -227,7 +227,7 @@ def test_check_rejects_nothing_on_the_file_a_draft_was_made_from(tmp_path, rows)
 
 
 def test_check_of_the_inferred_orders_sample_matches_the_sample_itself(tmp_path):
-    from pipeline.sample import write_orders
+    from pipeline.tools.sample import write_orders
 
     path = tmp_path / "orders.csv"
     write_orders(path, 3_000, seed=5, start_id=1)

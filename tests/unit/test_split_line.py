@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 from conftest import make_contract
 
-from pipeline.store.text_format import render_lines, split_line
+from pipeline.runtime.sinks.text_format import render_lines, split_line
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import make_contract, validate_csv
 
-from pipeline.store.records import build_items, record_key
+from pipeline.runtime.sinks.dynamodb import build_items, record_key
 
 
 def _items(contract, body, job_id="job-1"):

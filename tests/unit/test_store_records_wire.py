@@ -10,8 +10,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from conftest import validate_csv
 
-from pipeline import aws
-from pipeline.store import records
+from pipeline.runtime import aws
+from pipeline.runtime.sinks import dynamodb as records
 
 ROW = 'ORD-{:08d},7,2024-03-01T10:00:00Z,,NEW,12.5,EUR,2,true,"say ""hi"""\n'
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import make_contract
 
-from pipeline.process.parse import parse_page
-from pipeline.process.store_rules import DYNAMODB_ITEM_LIMIT, apply_store_rules
-from pipeline.process.validate import validate_page
-from pipeline.store.records import build_items
+from pipeline.runtime.rows.parse import parse_page
+from pipeline.runtime.rows.store_rules import DYNAMODB_ITEM_LIMIT, apply_store_rules
+from pipeline.runtime.rows.validate import validate_page
+from pipeline.runtime.sinks.dynamodb import build_items
 
 
 def _process(contract, body: str):

@@ -8,8 +8,8 @@ import io
 import numpy as np
 import pytest
 
-from pipeline.process.parse import parse_page
-from pipeline.process.records import quote_parity, scan_records
+from pipeline.runtime.rows.parse import parse_page
+from pipeline.runtime.rows.records import quote_parity, scan_records
 
 HEADER = ["id", "note"]
 

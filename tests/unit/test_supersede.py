@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from pipeline.jobs.supersede import arrival_order, object_item_id
+from pipeline.runtime.jobs.supersede import arrival_order, object_item_id
 
 
 def _job(sequencer: str | None, event_time: str = "2026-01-01T00:00:00.000Z", job_id: str = "j") -> dict[str, str]:
@@ -108,7 +108,7 @@ class FakeS3:
 
 
 def _use(monkeypatch, s3: FakeS3) -> FakeS3:
-    from pipeline.jobs import supersede
+    from pipeline.runtime.jobs import supersede
 
     monkeypatch.setattr(supersede.aws, "client", lambda name: s3)
     return s3
@@ -120,7 +120,7 @@ def _version(job_id: str, version: str, sequencer: str | None = None) -> dict[st
 
 
 def test_two_notified_uploads_compare_by_sequencer_without_asking_s3(monkeypatch) -> None:
-    from pipeline.jobs.supersede import is_newer
+    from pipeline.runtime.jobs.supersede import is_newer
 
     s3 = _use(monkeypatch, FakeS3([]))
     assert is_newer(_version("new", "v2", "0A"), _version("old", "v1", "09"))
@@ -129,7 +129,7 @@ def test_two_notified_uploads_compare_by_sequencer_without_asking_s3(monkeypatch
 
 
 def test_a_swept_upload_without_sequencer_is_ordered_by_s3s_version_listing(monkeypatch) -> None:
-    from pipeline.jobs.supersede import is_newer
+    from pipeline.runtime.jobs.supersede import is_newer
 
     versions = [("orders/a.csv", "v3"), ("orders/a.csv", "v2"), ("orders/a.csv", "v1"), ("orders/a.csv.gz", "g1")]
     _use(monkeypatch, FakeS3(versions, page_size=2))
@@ -140,7 +140,7 @@ def test_a_swept_upload_without_sequencer_is_ordered_by_s3s_version_listing(monk
 
 
 def test_a_version_deleted_from_the_bucket_counts_as_the_older_one(monkeypatch) -> None:
-    from pipeline.jobs.supersede import is_newer
+    from pipeline.runtime.jobs.supersede import is_newer
 
     _use(monkeypatch, FakeS3([("orders/a.csv", "v2")]))
     assert is_newer(_version("kept", "v2"), _version("deleted", "v1", "FF"))
@@ -148,7 +148,7 @@ def test_a_version_deleted_from_the_bucket_counts_as_the_older_one(monkeypatch) 
 
 
 def test_version_positions_reads_only_the_exact_key_and_stops_after_it(monkeypatch) -> None:
-    from pipeline.jobs.supersede import version_positions
+    from pipeline.runtime.jobs.supersede import version_positions
 
     versions = [("orders/a.csv", f"v{n}") for n in range(5, 0, -1)] + [("orders/a.csv.gz", "g1")] * 3
     s3 = _use(monkeypatch, FakeS3(versions, page_size=2))

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.errors import PipelineError
-from pipeline.ingest.events import ObjectRef
-from pipeline.jobs import sweep
-from pipeline.jobs.sweep import HANDOVER_GRACE_S, Reason, parse_since
+from pipeline.runtime.arrival.events import ObjectRef
+from pipeline.runtime.errors import PipelineError
+from pipeline.tools.operate import sweep
+from pipeline.tools.operate.sweep import HANDOVER_GRACE_S, Reason, parse_since
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DEADLINE = NOW - timedelta(seconds=1800)
@@ -99,6 +99,6 @@ def test_the_cli_default_deadline_is_the_sweeps() -> None:
     ],
 )
 def test_redrive_interrupted_finds_inline_jobs_whose_processor_was_killed(job, stuck) -> None:
-    from pipeline.jobs.redrive import is_stuck_inline
+    from pipeline.tools.operate.redrive import is_stuck_inline
 
     assert is_stuck_inline(job, NOW) is stuck

@@ -16,8 +16,8 @@ from conftest import (
     validate_csv,
 )
 
-from pipeline.store.results import partition_files
-from pipeline.store.text_format import (
+from pipeline.runtime.sinks.results import partition_files
+from pipeline.runtime.sinks.text_format import (
     DELIMITER,
     NULL_TEXT,
     SERDE_PARAMETERS,

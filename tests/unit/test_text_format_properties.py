@@ -13,7 +13,7 @@ from conftest import every_kind_contract, serde_rows  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from pipeline.store.text_format import decode_text, decode_texts, escape_text, render, render_lines  # noqa: E402
+from pipeline.runtime.sinks.text_format import decode_text, decode_texts, escape_text, render, render_lines  # noqa: E402
 
 CONTRACT = every_kind_contract()
 
@@ -96,7 +96,7 @@ def test_decode_texts_is_decode_text_on_every_value_of_an_array_or_a_slice(value
 def test_timestamp_and_date_text_is_what_strftime_prints(values: list[datetime | None]) -> None:
     import pyarrow.compute as pc
 
-    from pipeline.store.text_format import _iso_text
+    from pipeline.runtime.sinks.text_format import _iso_text
 
     stamps = pa.array([v.replace(tzinfo=UTC) if v else None for v in values], pa.timestamp("us", tz="UTC"))
     assert _iso_text(stamps).to_pylist() == pc.strftime(stamps, "%Y-%m-%d %H:%M:%S").to_pylist()

@@ -11,8 +11,8 @@ import pyarrow.compute as pc  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from pipeline.contract import Column  # noqa: E402
-from pipeline.process import validate  # noqa: E402
+from pipeline.runtime.contract import Column  # noqa: E402
+from pipeline.runtime.rows import validate  # noqa: E402
 
 
 def _digits(n: int, low: int, high: int) -> st.SearchStrategy[str]:

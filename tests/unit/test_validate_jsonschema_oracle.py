@@ -29,8 +29,8 @@ from conftest import validate_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.contract.loader import parse_contract
-from pipeline.process.validate import FALSE, NUMBER, TRUE
+from pipeline.runtime.contract.loader import parse_contract
+from pipeline.runtime.rows.validate import FALSE, NUMBER, TRUE
 
 jsonschema = pytest.importorskip("jsonschema")
 pytest.importorskip("rfc3339_validator")  # without it FormatChecker does not check date-time at all
