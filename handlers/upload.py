@@ -7,7 +7,7 @@ the uploads dead-letter queue, whose consumer marks the job FAILED.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -19,6 +19,9 @@ from pipeline.runtime.config import settings
 from pipeline.runtime.jobs.model import job_summary
 from pipeline.runtime.observability import correlate, count, instrument, job_outcome, logger
 from pipeline.runtime.pages.retry import back_off
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -40,5 +43,5 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @instrument
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -129,3 +129,9 @@ def reset() -> None:
     """Forget cached clients (tests that switch endpoints call this)."""
     client.cache_clear()
     _session.cache_clear()
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore `ClientError` (`ConditionalCheckFailedException`, `404`, ...); "" if none."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from pipeline.runtime.messages import JobSummary
+
 NAMESPACE = "CsvPipeline"
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -84,7 +86,7 @@ def seconds(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=round(value, 3))
 
 
-def job_outcome(job: dict[str, Any]) -> None:
+def job_outcome(job: JobSummary) -> None:
     """Count a finished job and, when it completed, its rows (valid, rejected) and its duration."""
     status = job.get("status")
     if status == "COMPLETE":

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pipeline.runtime.arrival.events import ObjectRef
 from pipeline.runtime.config import Settings
 from pipeline.runtime.jobs import JobStatus, JobStore
 from pipeline.runtime.jobs.supersede import fail
+from pipeline.runtime.messages import JobItem
 
 LEFT_ALONE = {JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.PAGING}
 
 
-def dead_upload(ref: ObjectRef, settings: Settings) -> dict[str, Any]:
+def dead_upload(ref: ObjectRef, settings: Settings) -> JobItem:
     """Mark the upload's job FAILED with a readable cause, unless it finished or is paging after all.
 
     A job the processor already failed keeps its own error; one it was killed in the middle of (out of memory,

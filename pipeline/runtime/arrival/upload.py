@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
 from pipeline.runtime import aws, failpoints
 from pipeline.runtime.arrival.events import ObjectRef
 from pipeline.runtime.config import Settings
-from pipeline.runtime.contract import ContractError, UnknownDatasetError, dataset_for_key, load_contract
+from pipeline.runtime.contract import Contract, ContractError, UnknownDatasetError, dataset_for_key, load_contract
 from pipeline.runtime.errors import TerminalError
 from pipeline.runtime.jobs import JobStatus, JobStore
 from pipeline.runtime.jobs.model import job_summary
 from pipeline.runtime.jobs.supersede import complete, fail
+from pipeline.runtime.messages import ExecutionInput, JobItem, JobMode, PageStatus, execution_arn, new_cursor
 from pipeline.runtime.pages.process import process_oversized, process_page
 from pipeline.runtime.paging.inline import inline_pages, open_stream, oversized
 from pipeline.runtime.sinks.catalog import register_partitions
 from pipeline.runtime.source.objects import get_range
+from pipeline.runtime.source.reader import Readable
 
 
 def is_gzip(key: str) -> bool:
@@ -32,12 +34,12 @@ def execution_name(job_id: str, sequence: int = 0) -> str:
     return f"{job_id}-{sequence}"
 
 
-def _raw(ref: ObjectRef) -> BinaryIO:
+def _raw(ref: ObjectRef) -> Readable:
     """The object's raw bytes: the exact version that was announced."""
     return get_range(ref.bucket, ref.key, version_id=ref.version_id, etag=ref.etag, start=0)
 
 
-def handle_upload(ref: ObjectRef, settings: Settings) -> dict[str, Any]:
+def handle_upload(ref: ObjectRef, settings: Settings) -> JobItem:
     """Process or dispatch one upload; returns the job as it stands afterwards."""
     jobs = JobStore(settings.jobs_table)
     fields = ref.arrival_fields()
@@ -63,10 +65,10 @@ def handle_upload(ref: ObjectRef, settings: Settings) -> dict[str, Any]:
         raise
 
 
-def start_paging(ref: ObjectRef, dataset: str, jobs: JobStore, settings: Settings) -> dict[str, Any]:
+def start_paging(ref: ObjectRef, dataset: str, jobs: JobStore, settings: Settings) -> JobItem:
     """Hand a large upload to the batch state machine; the name makes a second start impossible."""
     name = execution_name(ref.job_id)
-    payload = {
+    payload: ExecutionInput = {
         "job": {
             "job_id": ref.job_id,
             "dataset": dataset,
@@ -76,39 +78,32 @@ def start_paging(ref: ObjectRef, dataset: str, jobs: JobStore, settings: Setting
             "etag": ref.etag,
             "size": ref.size,
         },
-        "cursor": {
-            "offset": 0,
-            "page": 0,
-            "line": 1,
-            "header": "",
-            "done": False,
-            "continue_in_new_execution": False,
-            "iteration": 0,
-            "execution": 0,
-        },
+        "cursor": new_cursor(execution=0),
     }
     sfn = aws.client("stepfunctions")
-    arn = f"{settings.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+    arn = execution_arn(settings.state_machine_arn, name)
     try:
         arn = sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps(payload))[
             "executionArn"
         ]
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+        if aws.error_code(exc) != "ExecutionAlreadyExists":
             raise
     return jobs.update_job(
-        ref.job_id, {"status": JobStatus.PAGING.value, "mode": "paged", "execution_arn": arn}, add={"executions": {arn}}
+        ref.job_id,
+        {"status": JobStatus.PAGING.value, "mode": JobMode.PAGED.value, "execution_arn": arn},
+        add={"executions": {arn}},
     )
 
 
-def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Settings) -> dict[str, Any]:
+def process_inline(ref: ObjectRef, contract: Contract, jobs: JobStore, settings: Settings) -> JobItem:
     """Process a small (or gzipped) upload in this invocation, page by page as the page processors would;
     pages a retried delivery already finished are skipped."""
     started = time.perf_counter()
     gzipped = is_gzip(ref.key)
     header, pages = inline_pages(open_stream(lambda: _raw(ref), gzipped, settings), contract, settings)
     read_ms = int((time.perf_counter() - started) * 1000)  # with a .gz file's first pass
-    done = {int(p["page"]): p for p in jobs.pages(ref.job_id) if p.get("status") == "DONE"}
+    done = {int(p["page"]): p for p in jobs.pages(ref.job_id) if p.get("status") == PageStatus.DONE}
     outputs: set[str] = set()
     total = 0
     with failpoints.attempt(int((jobs.get(ref.job_id) or {}).get("attempts") or 1)):  # for attempt-limited ones
@@ -129,18 +124,18 @@ def process_inline(ref: ObjectRef, contract: Any, jobs: JobStore, settings: Sett
                     page=number,
                     first_line=span.first_line,
                     settings=settings,
-                    before_write=lambda keys, number=number: jobs.note_outputs(ref.job_id, number, keys),
+                    before_write=functools.partial(jobs.note_outputs, ref.job_id, number),
                 )
             jobs.record_page(ref.job_id, number, result.as_item())
             outputs.update(result.outputs)
-    jobs.update_job(ref.job_id, {"mode": "inline", "pages_total": total, "read_ms": read_ms})
+    jobs.update_job(ref.job_id, {"mode": JobMode.INLINE.value, "pages_total": total, "read_ms": read_ms})
     register_partitions(settings.glue_database, settings.results_bucket, sorted(outputs))
     job = complete(jobs, ref.job_id, settings.results_bucket)
     publish_job_event(job, settings)
     return job
 
 
-def publish_job_event(job: dict[str, Any], settings: Settings) -> None:
+def publish_job_event(job: JobItem, settings: Settings) -> None:
     """Announce a finished job on the job-events topic."""
     if not settings.job_events_topic_arn:
         return

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from botocore.exceptions import ClientError
 
 from pipeline.runtime import aws
+from pipeline.runtime.messages import JobItem
 
 GONE_TOKEN_ERRORS = {"TaskDoesNotExist", "InvalidToken", "TaskTimedOut"}
 
 
-def resume_if_complete(job: dict[str, Any]) -> bool:
+def resume_if_complete(job: JobItem) -> bool:
     """Send the waiting execution its task success when every page is counted; True if this call sent it."""
     token, total = job.get("task_token"), job.get("pages_total")
     if not token or total is None or int(job.get("pages_done", 0)) < int(total):
@@ -22,13 +22,13 @@ def resume_if_complete(job: dict[str, Any]) -> bool:
             taskToken=token, output=json.dumps({"pages_done": int(job.get("pages_done", 0))})
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in GONE_TOKEN_ERRORS:
+        if aws.error_code(exc) in GONE_TOKEN_ERRORS:
             return False
         raise
     return True
 
 
-def fail_waiting_execution(job: dict[str, Any], error: str, cause: str) -> None:
+def fail_waiting_execution(job: JobItem, error: str, cause: str) -> None:
     """Fail the execution waiting on this job, if any."""
     token = job.get("task_token")
     if not token:
@@ -36,5 +36,5 @@ def fail_waiting_execution(job: dict[str, Any], error: str, cause: str) -> None:
     try:
         aws.client("stepfunctions").send_task_failure(taskToken=token, error=error, cause=cause[:32000])
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in GONE_TOKEN_ERRORS:
+        if aws.error_code(exc) not in GONE_TOKEN_ERRORS:
             raise

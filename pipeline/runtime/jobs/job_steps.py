@@ -11,6 +11,7 @@ from pipeline.runtime.jobs.callbacks import fail_waiting_execution, resume_if_co
 from pipeline.runtime.jobs.model import job_summary
 from pipeline.runtime.jobs.supersede import complete
 from pipeline.runtime.jobs.supersede import fail as fail_job
+from pipeline.runtime.messages import JobSummary, PageDescriptor
 from pipeline.runtime.sinks.catalog import register_partitions
 
 
@@ -27,7 +28,7 @@ def await_pages(job_id: str, pages_total: int, task_token: str, settings: Settin
     return {"job_id": job_id, "pages_total": pages_total}
 
 
-def finalise(job_id: str, settings: Settings) -> dict[str, Any]:
+def finalise(job_id: str, settings: Settings) -> JobSummary:
     """Mark the job COMPLETE and return its summary for the job-completed event."""
     jobs = JobStore(settings.jobs_table)
     register_partitions(settings.glue_database, settings.results_bucket, jobs.output_keys(job_id))
@@ -42,7 +43,7 @@ def readable_error(error: dict[str, Any]) -> tuple[str, str]:
         parsed = json.loads(cause)
         if isinstance(parsed, dict):
             cause = parsed.get("errorMessage") or parsed.get("Cause") or cause
-            name = parsed.get("errorType") if name == "States.TaskFailed" and parsed.get("errorType") else name
+            name = str(parsed.get("errorType") or name) if name == "States.TaskFailed" else name
     except (TypeError, ValueError):
         pass
     return name, str(cause)[:4000]
@@ -60,7 +61,7 @@ def fail(job_id: str, error: dict[str, Any], settings: Settings) -> dict[str, st
     return {"error": name, "cause": cause}
 
 
-def dead_page(descriptor: dict[str, Any], receive_count: int, settings: Settings) -> None:
+def dead_page(descriptor: PageDescriptor, receive_count: int, settings: Settings) -> None:
     """A page exhausted its retries: mark it and its job FAILED, and fail the waiting execution."""
     jobs = JobStore(settings.jobs_table)
     job_id, page = descriptor["job_id"], int(descriptor["page"])

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Any
+from typing import cast
+
+from pipeline.runtime.messages import JobItem, JobStatus, JobSummary
+
+__all__ = ["FINISHED", "JOB_ITEM", "PAGE_PREFIX", "JobStatus", "job_summary", "page_item"]
 
 JOB_ITEM = "JOB"
 PAGE_PREFIX = "PAGE#"
-
-
-class JobStatus(StrEnum):
-    """Where a job is: arrived, being processed inline or paged, or finished."""
-
-    RECEIVED = "RECEIVED"
-    PROCESSING = "PROCESSING"
-    PAGING = "PAGING"
-    COMPLETE = "COMPLETE"
-    FAILED = "FAILED"
 
 
 FINISHED = {JobStatus.COMPLETE, JobStatus.FAILED}
@@ -27,7 +20,7 @@ def page_item(page: int) -> str:
     return f"{PAGE_PREFIX}{page:06d}"
 
 
-def job_summary(job: dict[str, Any]) -> dict[str, Any]:
+def job_summary(job: JobItem) -> JobSummary:
     """The fields of a job a subscriber needs."""
     keys = (
         "job_id",
@@ -44,4 +37,4 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
         "cause",
         "superseded_by",
     )
-    return {k: job.get(k) for k in keys if job.get(k) is not None}
+    return cast(JobSummary, {k: job.get(k) for k in keys if job.get(k) is not None})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from pipeline.runtime import aws
-from pipeline.runtime.jobs.model import FINISHED, JOB_ITEM, PAGE_PREFIX, JobStatus, page_item
+from pipeline.runtime.jobs.model import FINISHED, JOB_ITEM, PAGE_PREFIX, page_item
+from pipeline.runtime.messages import JobItem, JobMode, JobStatus, PageDescriptor, PageItem, PageStatus
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -103,7 +104,7 @@ class JobStore:
         remove: tuple[str, ...] = (),
         condition: str | None = None,
         condition_values: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> JobItem:
         """Set ``fields`` on the job item (creating it if needed); return the item after the update."""
         expression, names, values = _update(fields, add=add, if_not_exists=if_not_exists, remove=remove)
         kwargs: dict[str, Any] = {
@@ -120,14 +121,14 @@ class JobStore:
             if "#mode" in condition:
                 names["#mode"] = "mode"
             values.update({k: _SERIALIZER.serialize(v) for k, v in (condition_values or {}).items()})
-        return _deserialize(self._client.update_item(**kwargs)["Attributes"])
+        return cast(JobItem, _deserialize(self._client.update_item(**kwargs)["Attributes"]))
 
-    def record_arrival(self, job_id: str, arrival: dict[str, Any]) -> dict[str, Any]:
+    def record_arrival(self, job_id: str, arrival: dict[str, Any]) -> JobItem:
         """Record that an object arrived; safe to repeat and to race with the processor."""
         received = {"received_at": now_iso(), "status": JobStatus.RECEIVED.value}
         return self.update_job(job_id, {"inventoried_at": now_iso()}, if_not_exists={**arrival, **received})
 
-    def claim(self, job_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+    def claim(self, job_id: str, fields: dict[str, Any]) -> JobItem | None:
         """Mark the job PROCESSING unless it completed or is paging; None when it is not ours to run.
 
         A FAILED inline job may be claimed again: a retried delivery reprocesses it idempotently. A FAILED
@@ -148,17 +149,17 @@ class JobStore:
                     ":received": JobStatus.RECEIVED.value,
                     ":processing": JobStatus.PROCESSING.value,
                     ":failed": JobStatus.FAILED.value,
-                    ":paged": "paged",
+                    ":paged": JobMode.PAGED.value,
                 },
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise
 
-    def fail(self, job_id: str, error: str, cause: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def fail(self, job_id: str, error: str, cause: str, extra: dict[str, Any] | None = None) -> JobItem:
         """Mark the job FAILED with a readable error and cause."""
-        job = self.get(job_id) or {}
+        job: JobItem = self.get(job_id) or {}
         finished = now_iso()
         started = job.get("started_at") or job.get("received_at") or finished
         fields = {
@@ -170,20 +171,21 @@ class JobStore:
         }
         return self.update_job(job_id, {**fields, **(extra or {})})
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> JobItem | None:
         """The job item, or None."""
         item = self._client.get_item(TableName=self.table, Key=self._key(job_id), ConsistentRead=True).get("Item")
-        return _deserialize(item) if item else None
+        return cast(JobItem, _deserialize(item)) if item else None
 
-    def record_page(self, job_id: str, page: int, result: dict[str, Any]) -> dict[str, Any] | None:
+    def record_page(self, job_id: str, page: int, result: PageItem) -> JobItem | None:
         """Store a page's result and count it on the job, exactly once; None if the page was already counted."""
-        counts = {k: int(result[k]) for k in ("rows_input", "rows_valid", "rows_rejected")}
+        counts = {"rows_input": result["rows_input"], "rows_valid": result["rows_valid"]}
+        counts["rows_rejected"] = result["rows_rejected"]
         expression, names, values = _update({"updated_at": now_iso()}, add={"pages_done": 1, **counts})
         page_fields = {k: v for k, v in result.items() if v is not None}
-        page_fields |= {"page": page, "status": "DONE", "finished_at": now_iso()}
+        page_fields |= {"page": page, "status": PageStatus.DONE.value, "finished_at": now_iso()}
         page_expression, page_names, page_values = _update(page_fields)  # keeps attempts and last_error
         page_names["#done_st"] = "status"
-        page_values[":done"] = {"S": "DONE"}
+        page_values[":done"] = {"S": PageStatus.DONE.value}
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -209,7 +211,7 @@ class JobStore:
                 ]
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+            if aws.error_code(exc) == "TransactionCanceledException":
                 reasons = exc.response.get("CancellationReasons") or []
                 if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                     return None
@@ -220,7 +222,7 @@ class JobStore:
         """Remember the last error of a page attempt (the dead-letter consumer reports it)."""
         expression, names, values = _update(
             {"last_error": error[:2000], "updated_at": now_iso()},
-            if_not_exists={"page": page, "status": "RETRYING"},
+            if_not_exists={"page": page, "status": PageStatus.RETRYING.value},
             add={"attempts": 1},
         )
         self._client.update_item(
@@ -231,10 +233,11 @@ class JobStore:
             ExpressionAttributeValues=values,
         )
 
-    def mark_page_dead(self, job_id: str, page: int, descriptor: dict[str, Any]) -> dict[str, Any]:
+    def mark_page_dead(self, job_id: str, page: int, descriptor: PageDescriptor) -> PageItem:
         """Mark a page FAILED for good (it reached the dead-letter queue); return the page item."""
         expression, names, values = _update(
-            {"status": "FAILED", "descriptor": descriptor, "updated_at": now_iso()}, if_not_exists={"page": page}
+            {"status": PageStatus.FAILED.value, "descriptor": descriptor, "updated_at": now_iso()},
+            if_not_exists={"page": page},
         )
         item = self._client.update_item(
             TableName=self.table,
@@ -244,7 +247,7 @@ class JobStore:
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )["Attributes"]
-        return _deserialize(item)
+        return cast(PageItem, _deserialize(item))
 
     def page_done(self, job_id: str, page: int) -> bool:
         """True when the page is already counted (a duplicate or redriven delivery can skip it)."""
@@ -255,9 +258,9 @@ class JobStore:
             ProjectionExpression="#st",
             ExpressionAttributeNames={"#st": "status"},
         ).get("Item")
-        return bool(item) and item.get("status", {}).get("S") == "DONE"
+        return bool(item) and item.get("status", {}).get("S") == PageStatus.DONE.value
 
-    def reopen_page(self, job_id: str, page: int) -> dict[str, Any] | None:
+    def reopen_page(self, job_id: str, page: int) -> PageDescriptor | None:
         """Turn a FAILED page back into a pending one for a redrive; return its descriptor, None if not FAILED."""
         try:
             item = self._client.update_item(
@@ -267,21 +270,21 @@ class JobStore:
                 ConditionExpression="#st = :failed",
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
-                    ":redriven": {"S": "REDRIVEN"},
-                    ":failed": {"S": "FAILED"},
+                    ":redriven": {"S": PageStatus.REDRIVEN.value},
+                    ":failed": {"S": PageStatus.FAILED.value},
                     ":now": {"S": now_iso()},
                 },
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise
-        return _deserialize(item).get("descriptor")
+        return cast(PageItem, _deserialize(item)).get("descriptor")
 
-    def pages(self, job_id: str) -> list[dict[str, Any]]:
+    def pages(self, job_id: str) -> list[PageItem]:
         """Every page item of a job, in page order."""
-        items: list[dict[str, Any]] = []
+        items: list[PageItem] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "job_id = :j AND begins_with(#i, :p)",
@@ -291,14 +294,14 @@ class JobStore:
         }
         while True:
             response = self._client.query(**kwargs)
-            items.extend(_deserialize(i) for i in response.get("Items", []))
+            items.extend(cast(PageItem, _deserialize(i)) for i in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def jobs(self) -> list[dict[str, Any]]:
+    def jobs(self) -> list[JobItem]:
         """Every job item, newest first."""
-        items: list[dict[str, Any]] = []
+        items: list[JobItem] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "FilterExpression": "#i = :job",
@@ -307,7 +310,7 @@ class JobStore:
         }
         while True:
             response = self._client.scan(**kwargs)
-            items.extend(_deserialize(i) for i in response.get("Items", []))
+            items.extend(cast(JobItem, _deserialize(i)) for i in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -336,9 +339,9 @@ class JobStore:
             }
         )
 
-    def finish(self, job_id: str) -> dict[str, Any]:
+    def finish(self, job_id: str) -> JobItem:
         """Mark the job COMPLETE with its duration, unless it already finished; return it."""
-        job = self.get(job_id) or {}
+        job: JobItem = self.get(job_id) or {}
         if job.get("status") in FINISHED:
             return job
         started = job.get("started_at") or job.get("received_at") or now_iso()

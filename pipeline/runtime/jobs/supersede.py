@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from pipeline.runtime import aws
 from pipeline.runtime.jobs.model import JobStatus
 from pipeline.runtime.jobs.store import JobStore, now_iso
+from pipeline.runtime.messages import JobItem
 
 LATEST_ITEM = "LATEST"
 _CLAIM_ATTEMPTS = 20
@@ -30,7 +31,7 @@ def object_item_id(bucket: str, key: str) -> str:
     return "OBJECT#" + hashlib.sha256(f"{bucket}\n{key}".encode()).hexdigest()[:24]
 
 
-def arrival_order(job: dict[str, Any]) -> str:
+def arrival_order(job: JobItem) -> str:
     """A string that sorts uploads of one key in S3's event order, as DynamoDB compares strings (bytewise).
 
     S3's rule for two sequencers of one key: "first right pad the shorter value with zeros, and then do a
@@ -59,7 +60,7 @@ def version_positions(bucket: str, key: str) -> dict[str, int]:
         kwargs.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page.get("NextVersionIdMarker", ""))
 
 
-def is_newer(job: dict[str, Any], other: dict[str, Any]) -> bool:
+def is_newer(job: JobItem, other: JobItem) -> bool:
     """True when ``job`` is a later upload of its key than ``other``.
 
     Two jobs that came from S3 notifications compare by their event sequencers (`arrival_order`). A job
@@ -77,7 +78,7 @@ def is_newer(job: dict[str, Any], other: dict[str, Any]) -> bool:
     return arrival_order(job) > arrival_order(other)
 
 
-def _latest_key(job: dict[str, Any]) -> dict[str, Any]:
+def _latest_key(job: JobItem) -> dict[str, Any]:
     return {"job_id": {"S": object_item_id(job["bucket"], job["key"])}, "item": {"S": LATEST_ITEM}}
 
 
@@ -89,7 +90,7 @@ def latest_holder(store: JobStore, bucket: str, key: str) -> str | None:
     return item.get("Item", {}).get("latest_job", {}).get("S")
 
 
-def _claim_latest(store: JobStore, job: dict[str, Any]) -> tuple[str | None, str | None, set[str]]:
+def _claim_latest(store: JobStore, job: JobItem) -> tuple[str | None, str | None, set[str]]:
     """Make ``job`` the key's latest.
 
     Returns (the job it displaced, None, the key's failed jobs) or (None, the newer job that holds it, {}).
@@ -125,7 +126,7 @@ def _claim_latest(store: JobStore, job: dict[str, Any]) -> tuple[str | None, str
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
                 raise
             continue  # another completion moved the holder: read it again
         failed = set(new.get("failed_jobs", {}).get("SS", [])) - {job_id}
@@ -133,7 +134,7 @@ def _claim_latest(store: JobStore, job: dict[str, Any]) -> tuple[str | None, str
     raise RuntimeError(f"could not settle the latest version of {job['key']} after {_CLAIM_ATTEMPTS} attempts")
 
 
-def _forget_failed(store: JobStore, job: dict[str, Any], failed_id: str) -> None:
+def _forget_failed(store: JobStore, job: JobItem, failed_id: str) -> None:
     aws.client("dynamodb").update_item(
         TableName=store.table,
         Key=_latest_key(job),
@@ -154,7 +155,7 @@ def retire(store: JobStore, job_id: str, winner: str, results_bucket: str) -> in
     return len(keys)
 
 
-def settle_latest(store: JobStore, job: dict[str, Any], results_bucket: str) -> dict[str, Any]:
+def settle_latest(store: JobStore, job: JobItem, results_bucket: str) -> JobItem:
     """After ``job`` completed: keep only the newest version's output of its key; return the job as it stands."""
     displaced, newer, failed = _claim_latest(store, job)
     if newer:
@@ -170,7 +171,7 @@ def settle_latest(store: JobStore, job: dict[str, Any], results_bucket: str) -> 
     return job
 
 
-def settle_failed(store: JobStore, job: dict[str, Any], results_bucket: str) -> dict[str, Any]:
+def settle_failed(store: JobStore, job: JobItem, results_bucket: str) -> JobItem:
     """After ``job`` failed: retire the output it left if a newer version of its key has completed, else
     remember it on the key so that the next newer version to complete retires it; return the job."""
     if not job.get("bucket") or not store.output_keys(job["job_id"]):
@@ -193,7 +194,7 @@ def settle_failed(store: JobStore, job: dict[str, Any], results_bucket: str) -> 
     return job
 
 
-def complete(store: JobStore, job_id: str, results_bucket: str) -> dict[str, Any]:
+def complete(store: JobStore, job_id: str, results_bucket: str) -> JobItem:
     """Settle the key's latest version, then mark the job COMPLETE: once a job reads COMPLETE, the output
     it superseded is already gone."""
     settle_latest(store, store.get(job_id) or {"job_id": job_id}, results_bucket)
@@ -202,6 +203,6 @@ def complete(store: JobStore, job_id: str, results_bucket: str) -> dict[str, Any
 
 def fail(
     store: JobStore, job_id: str, error: str, cause: str, results_bucket: str, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
+) -> JobItem:
     """Mark the job FAILED with a readable error and cause, then settle the output it may have left."""
     return settle_failed(store, store.fail(job_id, error, cause, extra), results_bucket)

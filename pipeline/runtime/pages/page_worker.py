@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pipeline.runtime import failpoints
 from pipeline.runtime.config import Settings
 from pipeline.runtime.contract import load_contract
 from pipeline.runtime.jobs import JobStore
 from pipeline.runtime.jobs.callbacks import resume_if_complete
+from pipeline.runtime.messages import JobItem, PageDescriptor
 from pipeline.runtime.pages.process import Oversized, process_oversized, process_page
 from pipeline.runtime.paging.cutter import PREVIEW_BYTES
 from pipeline.runtime.rows.header import parse_header
 from pipeline.runtime.source.objects import get_range
 
 
-def read_range(descriptor: dict[str, Any], limit: int | None = None) -> bytes:
+def read_range(descriptor: PageDescriptor, limit: int | None = None) -> bytes:
     """The bytes of one page (its first ``limit`` only, if given), read with a ranged GET of the announced
     object version."""
     start, end = int(descriptor["start"]), int(descriptor["end"])
@@ -30,7 +29,7 @@ def read_range(descriptor: dict[str, Any], limit: int | None = None) -> bytes:
     return body.read()
 
 
-def oversized_record(descriptor: dict[str, Any]) -> Oversized:
+def oversized_record(descriptor: PageDescriptor) -> Oversized:
     """The one record of an oversized page, with only its first bytes read."""
     return Oversized(
         start=int(descriptor["start"]),
@@ -43,7 +42,7 @@ def oversized_record(descriptor: dict[str, Any]) -> Oversized:
     )
 
 
-def process_descriptor(descriptor: dict[str, Any], settings: Settings, attempt: int = 1) -> dict[str, Any] | None:
+def process_descriptor(descriptor: PageDescriptor, settings: Settings, attempt: int = 1) -> JobItem | None:
     """Process one page exactly once in effect; returns the job after counting, or None for a duplicate.
 
     ``attempt`` is the delivery's receive count (attempt-limited failpoints use it).

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pyarrow as pa
 
 from pipeline.runtime import failpoints
 from pipeline.runtime.config import Settings
 from pipeline.runtime.contract import Contract
+from pipeline.runtime.messages import PageItem
 from pipeline.runtime.rows.parse import Reject, parse_page
 from pipeline.runtime.rows.store_rules import apply_store_rules
 from pipeline.runtime.rows.validate import ValidatedPage, validate_page
@@ -30,7 +30,7 @@ class PageResult:
     rejects_key: str | None
     timings_ms: dict[str, int] = field(default_factory=dict)
 
-    def as_item(self) -> dict[str, Any]:
+    def as_item(self) -> PageItem:
         return {
             "rows_input": self.rows_input,
             "rows_valid": self.rows_valid,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 import numpy as np
 
 from pipeline.runtime.rows.records import CARRIAGE_RETURN, NEWLINE, QUOTE, line_breaks, quote_parity
+from pipeline.runtime.source.reader import Readable
 
 CHUNK = 8 << 20
 PAGE_MAX_BYTES = 64 << 20  # a page holds at most this many bytes plus its last record
@@ -79,7 +79,7 @@ class RecordScanner:
 
 
 def cut_pages(
-    stream: BinaryIO,
+    stream: Readable,
     *,
     start: int,
     first_line: int,
@@ -100,7 +100,7 @@ def cut_pages(
 
 
 def read_pages(
-    stream: BinaryIO,
+    stream: Readable,
     *,
     start: int,
     first_line: int,
@@ -117,7 +117,7 @@ def read_pages(
 
 
 def _cut(
-    stream: BinaryIO,
+    stream: Readable,
     start: int,
     first_line: int,
     rows: int,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
 
 from pipeline.runtime.config import Settings
 from pipeline.runtime.contract import Contract
@@ -17,7 +16,16 @@ from pipeline.runtime.pages.process import Oversized
 from pipeline.runtime.paging.cutter import PageSpan, read_pages
 from pipeline.runtime.rows.header import check_header, parse_header
 from pipeline.runtime.rows.records import count_line_breaks, split_header
-from pipeline.runtime.source.reader import HEAD_BYTES, GzipLimits, PieceReader, followed_by, gunzip, measure, read_head
+from pipeline.runtime.source.reader import (
+    HEAD_BYTES,
+    GzipLimits,
+    PieceReader,
+    Readable,
+    followed_by,
+    gunzip,
+    measure,
+    read_head,
+)
 
 Page = tuple[PageSpan, bytes]
 
@@ -26,7 +34,7 @@ class EmptyFileError(TerminalError):
     """The object has no bytes, or a header and no rows."""
 
 
-def open_stream(open_raw: Callable[[], BinaryIO], gzipped: bool, settings: Settings) -> BinaryIO:
+def open_stream(open_raw: Callable[[], Readable], gzipped: bool, settings: Settings) -> Readable:
     """The bytes of an upload (``open_raw`` opens its raw bytes), gunzipped if ``gzipped``.
 
     A `.gz` upload is first inflated once keeping nothing, so a file past the limits fails before a row
@@ -39,7 +47,7 @@ def open_stream(open_raw: Callable[[], BinaryIO], gzipped: bool, settings: Setti
     return PieceReader(gunzip(open_raw(), limits))
 
 
-def inline_pages(stream: BinaryIO, contract: Contract, settings: Settings) -> tuple[list[str], Iterator[Page]]:
+def inline_pages(stream: Readable, contract: Contract, settings: Settings) -> tuple[list[str], Iterator[Page]]:
     """The checked header of ``stream`` and its pages; `EmptyFileError` when it has no rows."""
     head = read_head(stream)
     if not head.strip() and len(head) < HEAD_BYTES:

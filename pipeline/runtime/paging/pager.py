@@ -9,6 +9,7 @@ from pipeline.runtime import aws, failpoints
 from pipeline.runtime.config import Settings
 from pipeline.runtime.contract import load_contract
 from pipeline.runtime.jobs import JobStore
+from pipeline.runtime.messages import Cursor, JobRef, PageDescriptor
 from pipeline.runtime.paging.cutter import cut_pages
 from pipeline.runtime.rows.header import check_header, parse_header
 from pipeline.runtime.rows.records import count_line_breaks, split_header
@@ -17,11 +18,11 @@ from pipeline.runtime.source.objects import get_range
 HEADER_PROBE = 1 << 20
 
 
-def _object_stream(job: dict[str, Any], start: int) -> Any:
+def _object_stream(job: JobRef, start: int) -> Any:
     return get_range(job["bucket"], job["key"], version_id=job.get("version_id"), etag=job.get("etag"), start=start)
 
 
-def read_header(job: dict[str, Any]) -> tuple[str, int, int]:
+def read_header(job: JobRef) -> tuple[str, int, int]:
     """The header text, the byte offset where data starts and the line it starts on; checked against the schema."""
     stream = _object_stream(job, 0)
     try:
@@ -33,7 +34,7 @@ def read_header(job: dict[str, Any]) -> tuple[str, int, int]:
     return raw.decode("utf-8-sig"), data_start, count_line_breaks(probe[:data_start]) + 1
 
 
-def publish(descriptors: list[dict[str, Any]], topic_arn: str) -> None:
+def publish(descriptors: list[PageDescriptor], topic_arn: str) -> None:
     """Publish page descriptors, ten per request."""
     sns = aws.client("sns")
     for i in range(0, len(descriptors), 10):
@@ -47,19 +48,19 @@ def publish(descriptors: list[dict[str, Any]], topic_arn: str) -> None:
 
 
 def page_through(
-    job: dict[str, Any], cursor: dict[str, Any], settings: Settings, execution_arn: str | None = None
-) -> dict[str, Any]:
+    job: JobRef, cursor: Cursor, settings: Settings, execution_arn: str | None = None
+) -> Cursor:
     """Publish up to `pages_per_iteration` pages from ``cursor``; return the next cursor.
 
     The cursor and the execution are kept on the job, so `pipeline redrive` can resume paging where an
     interrupted execution stopped.
     """
-    cursor = dict(cursor)
+    cursor = cursor.copy()
     if not cursor.get("header"):
         header, offset, line = read_header(job)
-        cursor.update(header=header, offset=offset, line=line)
+        cursor.update({"header": header, "offset": offset, "line": line})
     size = int(job["size"])
-    descriptors: list[dict[str, Any]] = []
+    descriptors: list[PageDescriptor] = []
     next_offset, next_line = int(cursor["offset"]), int(cursor["line"])
     if next_offset < size:
         stream = _object_stream(job, next_offset)
@@ -74,7 +75,7 @@ def page_through(
                 record_max=settings.record_max_bytes,
             ):
                 page = int(cursor["page"]) + len(descriptors)
-                descriptor = {
+                descriptor: PageDescriptor = {
                     "job_id": job["job_id"],
                     "dataset": job["dataset"],
                     "bucket": job["bucket"],
@@ -88,12 +89,14 @@ def page_through(
                     "header": cursor["header"],
                 }
                 if span.oversized:  # one record over the limit: its page processor rejects it unread
-                    descriptor |= {
-                        "oversized": True,
-                        "last_line": span.last_line,
-                        "unterminated": span.unterminated,
-                        "record_max": settings.record_max_bytes,
-                    }
+                    descriptor.update(
+                        {
+                            "oversized": True,
+                            "last_line": span.last_line,
+                            "unterminated": span.unterminated,
+                            "record_max": settings.record_max_bytes,
+                        }
+                    )
                 descriptors.append(descriptor)
                 next_offset, next_line = span.end, span.next_line
         finally:
@@ -104,15 +107,17 @@ def page_through(
     done = next_offset >= size
     iteration = int(cursor.get("iteration", 0)) + 1
     cursor.update(
-        offset=next_offset,
-        line=next_line,
-        page=int(cursor["page"]) + len(descriptors),
-        done=done,
-        iteration=iteration,
-        continue_in_new_execution=(not done and iteration >= settings.iterations_per_execution),
+        {
+            "offset": next_offset,
+            "line": next_line,
+            "page": int(cursor["page"]) + len(descriptors),
+            "done": done,
+            "iteration": iteration,
+            "continue_in_new_execution": not done and iteration >= settings.iterations_per_execution,
+        }
     )
     progress = {"pages_published": cursor["page"], "bytes_paged": next_offset, "paging_done": done, "cursor": cursor}
-    executions = {"executions": {execution_arn}} if execution_arn else None
+    executions: dict[str, int | set[str]] | None = {"executions": {execution_arn}} if execution_arn else None
     JobStore(settings.jobs_table).update_job(
         job["job_id"], progress | ({"execution_arn": execution_arn} if execution_arn else {}), add=executions
     )

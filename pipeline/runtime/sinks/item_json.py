@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-Array = pa.Array | pa.ChunkedArray
+Array: TypeAlias = pa.Array | pa.ChunkedArray
 
 _JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
 _HANDLED_CONTROLS = {ord("\n"), ord("\r"), ord("\t")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from pipeline.runtime.errors import TerminalError
 
@@ -17,6 +17,12 @@ READ = 1 << 20  # bytes read per request
 HEAD_BYTES = 1 << 20  # read first, to find the header
 PIECE = 8 << 20  # largest piece of gunzipped output held at once
 GZIP = 16 + zlib.MAX_WBITS  # gzip framing only: a raw zlib or deflate stream is not a .gz file
+
+
+class Readable(Protocol):
+    """What the readers and the page cutter read from: a file, an S3 streaming body, a `PieceReader`."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class InvalidGzipError(TerminalError):
@@ -50,7 +56,7 @@ class GzipLimits:
             )
 
 
-def gunzip(raw: BinaryIO, limits: GzipLimits) -> Iterator[bytes]:
+def gunzip(raw: Readable, limits: GzipLimits) -> Iterator[bytes]:
     """The gunzipped bytes of ``raw`` in pieces of at most `PIECE` bytes; members of a multi-member file follow
     each other and zero padding after the last is ignored, as the `gzip` module does."""
     inflater: Any = zlib.decompressobj(GZIP)
@@ -106,7 +112,7 @@ class PieceReader:
         return bytes(out)
 
 
-def read_head(stream: BinaryIO, size: int = HEAD_BYTES) -> bytes:
+def read_head(stream: Readable, size: int = HEAD_BYTES) -> bytes:
     """The first ``size`` bytes of ``stream`` (fewer only at its end)."""
     parts: list[bytes] = []
     missing = size
@@ -119,11 +125,11 @@ def read_head(stream: BinaryIO, size: int = HEAD_BYTES) -> bytes:
     return b"".join(parts)
 
 
-def followed_by(head: bytes, stream: BinaryIO) -> PieceReader:
+def followed_by(head: bytes, stream: Readable) -> PieceReader:
     """``head``, then the rest of ``stream``."""
     return PieceReader(iter(lambda: stream.read(READ), b""), head)
 
 
-def measure(raw: BinaryIO, limits: GzipLimits) -> int:
+def measure(raw: Readable, limits: GzipLimits) -> int:
     """The gunzipped size of ``raw``, checking every limit on the way, holding no more than one piece."""
     return sum(len(piece) for piece in gunzip(raw, limits))

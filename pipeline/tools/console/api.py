@@ -116,7 +116,7 @@ class ConsoleApi:
         try:
             data = timeline(arn)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn", "ResourceNotFoundException"):
+            if aws.error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn", "ResourceNotFoundException"):
                 raise NotFoundError(f"no execution {name!r}") from exc
             raise
         if arn not in self._definitions:

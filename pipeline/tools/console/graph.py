@@ -13,11 +13,6 @@ START, END = "(start)", "(end)"
 STOPPED_BADLY = {"FAILED", "ABORTED", "TIMED_OUT"}
 
 
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    """The ARN of the execution ``name`` of a state machine (as `pipeline executions show` builds it)."""
-    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
-
-
 def definition(state_machine_arn: str, execution: str) -> dict[str, Any]:
     """The ASL definition an execution ran with (the state machine's current one where that is unknown)."""
     sfn = aws.client("stepfunctions")

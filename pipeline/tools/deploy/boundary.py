@@ -52,7 +52,7 @@ def create_command() -> str:
 
 
 def _not_found(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] in ("NoSuchEntity", "NoSuchEntityException", "404")
+    return aws.error_code(exc) in ("NoSuchEntity", "NoSuchEntityException", "404")
 
 
 def require(partition: str, account: str) -> str:

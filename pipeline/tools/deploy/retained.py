@@ -78,7 +78,7 @@ def kept_resources(template: dict[str, Any], stack_name: str, account: str, regi
 
 
 def _missing(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] in ("404", "NoSuchBucket", "NotFound", "ResourceNotFoundException")
+    return aws.error_code(exc) in ("404", "NoSuchBucket", "NotFound", "ResourceNotFoundException")
 
 
 def exists(resource: Kept) -> bool:
@@ -94,7 +94,7 @@ def exists(resource: Kept) -> bool:
     except ClientError as exc:
         if _missing(exc):
             return False
-        if exc.response["Error"]["Code"] in ("403", "AccessDenied", "Forbidden"):
+        if aws.error_code(exc) in ("403", "AccessDenied", "Forbidden"):
             return True
         raise RetainedError(f"cannot tell whether {resource} exists: {exc}") from exc
     return True
@@ -125,7 +125,7 @@ def _delete_bucket(bucket: str, progress: Progress, attempts: int = 5) -> None:
             aws.client("s3").delete_bucket(Bucket=bucket)
             return
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "BucketNotEmpty" or attempt == attempts - 1:
+            if aws.error_code(exc) != "BucketNotEmpty" or attempt == attempts - 1:
                 raise
             time.sleep(2.0 * (attempt + 1))
 

@@ -92,7 +92,7 @@ def ensure_artifact_bucket(name: str, region: str) -> None:
         s3.head_bucket(Bucket=name)
         return
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+        if aws.error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise
     kwargs: dict[str, Any] = {"Bucket": name}
     if region != "us-east-1":

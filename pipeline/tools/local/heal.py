@@ -130,7 +130,7 @@ def _exists(resource: Resource, database: str | None) -> bool:
     try:
         _look_up(resource, database)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code", "") in _NOT_FOUND:
+        if aws.error_code(exc) in _NOT_FOUND:
             return False
         raise
     return True

@@ -60,7 +60,7 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+        if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return False
         raise
     return True

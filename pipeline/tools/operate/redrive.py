@@ -14,6 +14,7 @@ from pipeline.runtime.arrival.events import ObjectRef, sqs_event
 from pipeline.runtime.errors import PipelineError
 from pipeline.runtime.jobs.model import JobStatus
 from pipeline.runtime.jobs.store import JobStore, now_iso
+from pipeline.runtime.messages import Cursor, ExecutionInput, JobItem, JobRef, new_cursor
 
 UNFINISHED = {JobStatus.RECEIVED, JobStatus.PROCESSING, JobStatus.PAGING}
 STUCK_AFTER_S = 1800  # twice the upload processor's timeout: an inline job PROCESSING this long was killed
@@ -31,7 +32,7 @@ def _execution_status(arn: str | None) -> str | None:
     try:
         return str(aws.client("stepfunctions").describe_execution(executionArn=arn)["status"])
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+        if aws.error_code(exc) == "ExecutionDoesNotExist":
             return None
         raise
 
@@ -107,15 +108,22 @@ def _next_execution_number(job: dict[str, Any]) -> int:
     return max([*numbers, int((job.get("cursor") or {}).get("execution", 0))]) + 1
 
 
-def _start_execution(state_machine_arn: str, job: dict[str, Any], cursor: dict[str, Any]) -> str:
+def _start_execution(state_machine_arn: str, job: JobItem, cursor: Cursor) -> str:
     """Start the next execution of the job (`<job id>-<n>`), skipping numbers already taken."""
     sfn = aws.client("stepfunctions")
     number = _next_execution_number(job)
-    fields = ("job_id", "dataset", "bucket", "key", "version_id", "etag", "size")
-    payload_job = {k: job.get(k) or "" for k in fields} | {"size": int(job.get("size") or 0)}
+    payload_job: JobRef = {
+        "job_id": job["job_id"],
+        "dataset": job.get("dataset") or "",
+        "bucket": job.get("bucket") or "",
+        "key": job.get("key") or "",
+        "version_id": job.get("version_id") or "",
+        "etag": job.get("etag") or "",
+        "size": int(job.get("size") or 0),
+    }
     for attempt in range(100):
         name = f"{job['job_id']}-{number + attempt}"
-        payload = {"job": payload_job, "cursor": cursor | {"execution": number + attempt}}
+        payload: ExecutionInput = {"job": payload_job, "cursor": {**cursor, "execution": number + attempt}}
         try:
             return str(
                 sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))[
@@ -123,16 +131,16 @@ def _start_execution(state_machine_arn: str, job: dict[str, Any], cursor: dict[s
                 ]
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            if aws.error_code(exc) != "ExecutionAlreadyExists":
                 raise
     raise RedriveError(f"no free execution name for job {job['job_id']}")
 
 
-def _resume_cursor(job: dict[str, Any], repage: bool) -> dict[str, Any]:
-    start = {"offset": 0, "page": 0, "line": 1, "header": ""}
-    stored = job.get("cursor") or {}
-    resume = start if repage or not stored.get("header") else {k: stored[k] for k in start}
-    return resume | {"done": False, "continue_in_new_execution": False, "iteration": 0}
+def _resume_cursor(job: JobItem, repage: bool) -> Cursor:
+    stored = job.get("cursor")
+    if repage or not stored or not stored.get("header"):
+        return new_cursor()
+    return new_cursor(offset=stored["offset"], page=stored["page"], line=stored["line"], header=stored["header"])
 
 
 def _redrive_paged(outs: dict[str, str], store: JobStore, job: dict[str, Any], repage: bool) -> dict[str, Any]:

@@ -153,7 +153,7 @@ def _partitions(glue: Any, database: str, table: str) -> list[dict[str, Any]]:
         for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table):
             found.extend(page.get("Partitions", []))
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "EntityNotFoundException":
+        if aws.error_code(exc) == "EntityNotFoundException":
             return []
         raise
     return found
@@ -171,7 +171,7 @@ def _drop_partitions(database: str, table: str) -> int:
                 DatabaseName=database, TableName=table, PartitionsToDelete=[{"Values": v} for v in batch]
             )
         except ClientError as exc:  # MiniStack has no BatchDeletePartition (docs/local-cloud.md)
-            if exc.response["Error"]["Code"] != "InvalidAction":
+            if aws.error_code(exc) != "InvalidAction":
                 raise
             for value in batch:
                 glue.delete_partition(DatabaseName=database, TableName=table, PartitionValues=value)
