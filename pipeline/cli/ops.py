@@ -213,7 +213,7 @@ def ingest(path: Path, dataset: str, outs: dict[str, str], key: str | None = Non
 
 def resolve_job(outs: dict[str, str], prefix: str) -> dict[str, Any]:
     """The one job whose id starts with ``prefix`` (ids are long; users type a few characters)."""
-    matches = [j for j in JobStore(outs["JobsTable"]).jobs() if j["job_id"].startswith(prefix)]
+    matches = [dict(j) for j in JobStore(outs["JobsTable"]).jobs() if j["job_id"].startswith(prefix)]
     if len(matches) != 1:
         raise PipelineError(f"{len(matches)} jobs match {prefix!r}")
     return matches[0]
@@ -238,7 +238,7 @@ def wait_for(
     deadline = time.monotonic() + timeout
     store = JobStore(outs["JobsTable"])
     while True:
-        current = store.jobs()
+        current = [dict(j) for j in store.jobs()]
         jobs = [_match(current, u) or {"key": u["key"], "status": "WAITING"} for u in uploads]
         on_update(jobs)
         if all(j.get("status") in FINISHED for j in jobs):

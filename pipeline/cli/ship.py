@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,7 +27,7 @@ def package_command(arch: str, runtime: str, out: Path, as_json: bool) -> None:
         err.print(f"building for {platform} (wheels cached in {package.wheel_cache(platform)})")
     artefacts = package.build(platform=platform)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, data in artefacts.files().items():
         (out / name).write_bytes(data)
         rows.append({"file": str(out / name), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.runtime.messages import execution_arn
 from pipeline.tools.console import graph, rows
 from pipeline.tools.console.api import ConsoleApi
 from pipeline.tools.console.rejects import _rows
@@ -128,7 +129,7 @@ def test_transitions_name_choices_defaults_and_catches() -> None:
 def test_execution_arn_matches_the_cli() -> None:
     machine = "arn:aws:states:us-east-1:000000000000:stateMachine:pipeline-e2e-batch"
     assert (
-        graph.execution_arn(machine, "abc-0")
+        execution_arn(machine, "abc-0")
         == "arn:aws:states:us-east-1:000000000000:execution:pipeline-e2e-batch:abc-0"
     )
 

@@ -38,7 +38,7 @@ def _import_profile(module: str) -> tuple[float, dict[str, float]]:
 
 def parse_importtime(stderr: str, module: str) -> tuple[float, dict[str, float]]:
     """From -X importtime output: cumulative ms of ``module`` and own ms by top-level package."""
-    total, by_package = 0.0, {}
+    total, by_package = 0.0, dict[str, float]()
     for line in stderr.splitlines():
         parts = line.removeprefix("import time:").split("|")
         if not line.startswith("import time:") or len(parts) != 3 or not parts[0].strip().isdigit():
@@ -56,7 +56,8 @@ def cold_starts(runs: int = 5) -> dict[str, dict[str, object]]:
     packages its import spends most time in (last run)."""
     out: dict[str, dict[str, object]] = {}
     for module in handler_modules():
-        samples, top = [], {}
+        samples: list[float] = []
+        top: dict[str, float] = {}
         for _ in range(runs):
             ms, top = _import_profile(module)
             samples.append(ms)

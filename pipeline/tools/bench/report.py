@@ -111,7 +111,7 @@ def ratio_table(result: dict[str, Any]) -> Table:
     for column in ("measure", "pipeline", "reference", "ratio", "target", "met"):
         table.add_column(column, justify="left" if column in ("measure", "reference") else "right")
     for measure, value, reference, ratio, goal, met in _rows(result):
-        verdict = {True: "[green]yes[/]", False: "[red]no[/]"}.get(met, "")
+        verdict = "" if met is None else "[green]yes[/]" if met else "[red]no[/]"
         table.add_row(measure, value, reference, ratio, goal, verdict)
     return table
 
@@ -128,7 +128,7 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for measure, value, reference, ratio, goal, met in _rows(result):
-        verdict = {True: "yes", False: "**no**"}.get(met, "")
+        verdict = "" if met is None else "yes" if met else "**no**"
         goal = goal.replace(">=", "≥").replace("<=", "≤")
         lines.append(f"| {measure} | {value} | {reference} | {ratio} | {goal} | {verdict} |")
     stages = ", ".join(f"{k} {v}" for k, v in run["stages_s"].items())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -13,6 +13,7 @@ from pipeline.cli import ops
 from pipeline.runtime import aws
 from pipeline.runtime.errors import PipelineError
 from pipeline.runtime.jobs import JobStatus, JobStore
+from pipeline.runtime.messages import JobItem, execution_arn
 from pipeline.tools.console import graph, health, rejects, rows
 from pipeline.tools.console.sql import Catalog, read_only_statement
 from pipeline.tools.operate.executions import job_executions, list_executions, timeline
@@ -79,16 +80,16 @@ class ConsoleApi:
             "statuses": [s.value for s in JobStatus],
         }
 
-    def _job(self, job_id: str) -> dict[str, Any]:
+    def _job(self, job_id: str) -> JobItem:
         if not JOB_ID.fullmatch(job_id):
             raise NotFoundError(f"no job {job_id[:200]!r}: job ids are letters, digits, - and _")
         job = self.store.get(job_id)
-        if job is None:
-            try:
-                job = ops.resolve_job(self.outs, job_id)
-            except PipelineError as exc:
-                raise NotFoundError(f"no job {job_id!r}: {exc}") from exc
-        return job
+        if job is not None:
+            return job
+        try:
+            return cast(JobItem, ops.resolve_job(self.outs, job_id))
+        except PipelineError as exc:
+            raise NotFoundError(f"no job {job_id!r}: {exc}") from exc
 
     def job(self, job_id: str) -> dict[str, Any]:
         """One job with its pages, outputs, first rejects and executions."""
@@ -112,7 +113,7 @@ class ConsoleApi:
         """One execution: its timeline and the state machine graph coloured by it."""
         if not EXECUTION_NAME.fullmatch(name):
             raise NotFoundError(f"no execution {name[:200]!r}")
-        arn = graph.execution_arn(self.outs["StateMachineArn"], name)
+        arn = execution_arn(self.outs["StateMachineArn"], name)
         try:
             data = timeline(arn)
         except ClientError as exc:

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from pipeline.runtime import aws
+from pipeline.runtime.messages import PageItem
 
 PREVIEW_BYTES = 256 * 1024
 
@@ -31,7 +32,7 @@ def _read(bucket: str, key: str) -> tuple[dict[str, str], ...]:
     return tuple(_rows(body, len(body) >= total))
 
 
-def first_rejects(bucket: str, pages: list[dict[str, Any]], limit: int = 25) -> list[dict[str, Any]]:
+def first_rejects(bucket: str, pages: list[PageItem], limit: int = 25) -> list[dict[str, Any]]:
     """Up to ``limit`` rejected records (page, line, reasons, record) in page order."""
     out: list[dict[str, Any]] = []
     for page in sorted(pages, key=lambda p: int(p.get("page", 0))):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.runtime.jobs.model import JobStatus
+from pipeline.runtime.messages import JobItem, PageItem
 
 ROW_FIELDS = (
     "job_id",
@@ -26,7 +27,7 @@ ROW_FIELDS = (
 HIDDEN_FIELDS = ("task_token", "cursor")
 
 
-def progress(job: dict[str, Any]) -> dict[str, Any]:
+def progress(job: JobItem) -> dict[str, Any]:
     """Pages done of total and a percentage; below 100 until the job is COMPLETE.
 
     While the pager still publishes, the total is the pages published so far, so the percentage is capped.
@@ -43,7 +44,7 @@ def progress(job: dict[str, Any]) -> dict[str, Any]:
     return {"done": done, "total": total or None, "final": final is not None, "percent": percent}
 
 
-def job_row(job: dict[str, Any]) -> dict[str, Any]:
+def job_row(job: JobItem) -> dict[str, Any]:
     """The fields of one row of the jobs table."""
     row = {k: job.get(k) for k in ROW_FIELDS}
     row["file"] = str(job.get("key") or job.get("file") or "").rsplit("/", 1)[-1]
@@ -51,12 +52,12 @@ def job_row(job: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def visible(job: dict[str, Any]) -> dict[str, Any]:
+def visible(job: JobItem) -> dict[str, Any]:
     """The job item without its task token and paging cursor."""
     return {k: v for k, v in job.items() if k not in HIDDEN_FIELDS}
 
 
-def outputs(pages: list[dict[str, Any]]) -> dict[str, int]:
+def outputs(pages: list[PageItem]) -> dict[str, int]:
     """Every output object of a job's pages with the rows it holds."""
     found: dict[str, int] = {}
     for page in pages:

@@ -127,6 +127,8 @@ class ConsoleServer(ThreadingHTTPServer):
 class ConsoleRequestHandler(BaseHTTPRequestHandler):
     """GET and POST for the API, GET for static files; nothing else."""
 
+    raw_requestline: bytes  # set by handle_one_request before parse_request (typeshed leaves it out)
+
     server: ConsoleServer
     server_version = "pipeline-console"
     timeout = READ_TIMEOUT_S
@@ -142,7 +144,7 @@ class ConsoleRequestHandler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         if not self.raw_requestline.strip():  # the standard library would close without a word
-            self.command, self.request_version, self.requestline = None, "HTTP/1.0", ""
+            self.command, self.request_version, self.requestline = None, "HTTP/1.0", ""  # type: ignore[assignment]
             self.send_error(HTTPStatus.BAD_REQUEST, "the request line is empty")
             return False
         if not super().parse_request():
@@ -157,7 +159,8 @@ class ConsoleRequestHandler(BaseHTTPRequestHandler):
 
         An unknown method is answered 405 and an HTTP/2+ request line 400: nothing a client sends gets a 5xx.
         """
-        status = {HTTPStatus.NOT_IMPLEMENTED: 405, HTTPStatus.HTTP_VERSION_NOT_SUPPORTED: 400}.get(code, code)
+        replaced: dict[int, int] = {HTTPStatus.NOT_IMPLEMENTED: 405, HTTPStatus.HTTP_VERSION_NOT_SUPPORTED: 400}
+        status = replaced.get(code, code)
         if self.request_version == "HTTP/0.9":  # write a status line and headers whatever the request line was
             self.request_version = "HTTP/1.0"
         self.close_connection = True

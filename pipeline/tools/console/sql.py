@@ -152,7 +152,7 @@ def _same_reading(sql: str) -> None:
         raise NotReadOnlyError("run one statement at a time")
 
 
-def _parse(sql: str, dialect: str) -> exp.Expression:
+def _parse(sql: str, dialect: str) -> exp.Expr:
     try:
         parsed = sqlglot.parse(sql, read=dialect)
     except (SqlglotError, ValueError) as exc:
@@ -166,7 +166,7 @@ def _parse(sql: str, dialect: str) -> exp.Expression:
 # ------------------------------------------------------------------ checking the trees
 
 
-def _checked_query(sql: str, catalog: Catalog) -> exp.Expression:
+def _checked_query(sql: str, catalog: Catalog) -> exp.Expr:
     """The Athena tree of ``sql`` once both engines' readings passed every check and name the same tables."""
     _same_reading(sql)
     engine, local = _parse(sql, ENGINE), _parse(sql, LOCAL)
@@ -177,7 +177,7 @@ def _checked_query(sql: str, catalog: Catalog) -> exp.Expression:
     return engine
 
 
-def _check_tree(tree: exp.Expression, catalog: Catalog, *, names: bool = True) -> None:
+def _check_tree(tree: exp.Expr, catalog: Catalog, *, names: bool = True) -> None:
     """Only allowed syntax, the stage's tables and (when ``names``) allowed functions, by their Athena name."""
     query = tree.this if isinstance(tree, exp.Subquery) else tree
     if not isinstance(query, exp.Query | exp.Values):
@@ -214,7 +214,7 @@ def _check_table(table: exp.Table, catalog: Catalog, ctes: set[str]) -> None:
     raise NotReadOnlyError(f"no table {shown!r} in the stage's Glue database {catalog.database} (tables: {known})")
 
 
-def _check_calls(text: str, tree: exp.Expression) -> None:
+def _check_calls(text: str, tree: exp.Expr) -> None:
     """Every word the text puts before a parenthesis is an allowed function, a keyword, a type or a declared alias.
 
     This reads the text that runs as a lexer does, apart from any tree, so a call no tree showed is refused too.
@@ -233,7 +233,7 @@ def _check_calls(text: str, tree: exp.Expression) -> None:
             raise _function_refused(name)
 
 
-def _function_name(node: exp.Expression) -> str:
+def _function_name(node: exp.Expr) -> str:
     """The function's name as the engine receives it: the start of the text sqlglot generates for it."""
     found = _FUNCTION_NAME.match(node.sql(dialect=ENGINE, comments=False))
     return found.group(2).lower() if found else ""
@@ -244,19 +244,22 @@ def _function_refused(name: str) -> NotReadOnlyError:
     return NotReadOnlyError(f"function {shown} is not allowed in the console (docs/console.md lists the allowed ones)")
 
 
-def _describe(node: exp.Expression) -> str:
-    words = {exp.Placeholder: "a parameter placeholder", exp.Parameter: "a session parameter"}
+def _describe(node: exp.Expr) -> str:
+    words: dict[type[exp.Expr], str] = {
+        exp.Placeholder: "a parameter placeholder",
+        exp.Parameter: "a session parameter",
+    }
     return words.get(type(node), re.sub(r"(?<!^)(?=[A-Z])", " ", type(node).__name__).upper())
 
 
-def _tables(tree: exp.Expression) -> tuple[str, ...]:
+def _tables(tree: exp.Expr) -> tuple[str, ...]:
     return tuple(sorted({".".join(p.lower() for p in (t.db, t.name) if p) for t in tree.find_all(exp.Table)}))
 
 
 # ------------------------------------------------------------------ writing what runs
 
 
-def _cap(tree: exp.Expression, rows: int) -> None:
+def _cap(tree: exp.Expr, rows: int) -> None:
     """Limit a top-level query to ``rows`` rows unless it already asks for no more."""
     if not isinstance(tree, exp.Select | exp.SetOperation) or isinstance(tree.args.get("limit"), exp.Fetch):
         return
@@ -266,7 +269,7 @@ def _cap(tree: exp.Expression, rows: int) -> None:
         tree.set("limit", exp.Limit(expression=exp.Literal.number(rows)))
 
 
-def _generate(tree: exp.Expression) -> str:
+def _generate(tree: exp.Expr) -> str:
     for table in tree.find_all(exp.Table):  # Glue names are lower case; MiniStack matches them as written
         for part in ("this", "db", "catalog"):
             if isinstance(table.args.get(part), exp.Identifier):

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from pipeline.tools.local.generations import GenerationStore, Manifest, SaveError, StateError
 from pipeline.tools.local.snapshot import Services, write_generation
@@ -69,9 +69,12 @@ class _Child:
     started: float
 
 
-def _shared(value: Any, memo: Any = None, _nil: Any = None) -> Any:
+_T = TypeVar("_T")
+
+
+def _shared(x: _T, memo: dict[int, Any] | None = None, _nil: Any = None) -> _T:
     """`copy.deepcopy` in the child: its memory is already a private snapshot, so no copy is needed."""
-    return value
+    return x
 
 
 def _dump_whole(obj: Any, fp: Any, **kwargs: Any) -> None:

@@ -38,7 +38,7 @@ def _state_dir(path: Path) -> Any:
     """MiniStack's save target (and Lambda's code-blob directory, which its get_state writes) set to ``path``."""
     from ministack.core import persistence
 
-    lambda_svc = sys.modules.get("ministack.services.lambda_svc")
+    lambda_svc: Any = sys.modules.get("ministack.services.lambda_svc")
     saved = persistence.STATE_DIR, getattr(lambda_svc, "CODE_BLOB_DIR", None)
     persistence.STATE_DIR = str(path)
     if lambda_svc is not None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from pipeline.runtime import aws
+from pipeline.runtime.messages import JobItem
 
 LOOP_STATES = ("Page through file", "More pages to publish?")
 
 
-def _row(execution: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+def _row(execution: dict[str, Any], job: JobItem) -> dict[str, Any]:
     stop = execution.get("stopDate")
     return {
         "name": execution["name"],
@@ -26,7 +28,7 @@ def _row(execution: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def list_executions(state_machine_arn: str, jobs_by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def list_executions(state_machine_arn: str, jobs_by_id: Mapping[str, JobItem]) -> list[dict[str, Any]]:
     """Every execution of the state machine, newest first, with its job's file and page progress."""
     sfn = aws.client("stepfunctions")
     out: list[dict[str, Any]] = []
@@ -36,7 +38,7 @@ def list_executions(state_machine_arn: str, jobs_by_id: dict[str, dict[str, Any]
     return sorted(out, key=lambda e: e["start"], reverse=True)
 
 
-def job_executions(job: dict[str, Any]) -> list[dict[str, Any]]:
+def job_executions(job: JobItem) -> list[dict[str, Any]]:
     """The executions of one job (the ARNs its pager recorded), newest first, without listing the others."""
     sfn = aws.client("stepfunctions")
     out = []

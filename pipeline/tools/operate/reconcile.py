@@ -16,6 +16,7 @@ from pipeline.runtime.contract import ContractError, UnknownDatasetError, load_c
 from pipeline.runtime.jobs.model import JobStatus
 from pipeline.runtime.jobs.store import JobStore
 from pipeline.runtime.jobs.supersede import is_newer, latest_holder, version_positions
+from pipeline.runtime.messages import JobItem
 from pipeline.runtime.sinks.dynamodb import record_key
 from pipeline.runtime.sinks.text_format import records, split_line
 
@@ -96,7 +97,8 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
         return result
     s3 = aws.client("s3")
     pages = store.pages(job_id)
-    rows_in, valid, rejected = (int(job.get(k) or 0) for k in ("rows_input", "rows_valid", "rows_rejected"))
+    rows_in, valid = int(job.get("rows_input") or 0), int(job.get("rows_valid") or 0)
+    rejected = int(job.get("rows_rejected") or 0)
     output_rows, reject_rows = 0, 0
     keys: set[str] = set()
     positions = [contract.column_names.index(c) for c in contract.primary_key]
@@ -144,7 +146,7 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
     return result
 
 
-def _check_key_versions(store: JobStore, job: dict[str, Any], results_bucket: str, result: Reconciliation) -> None:
+def _check_key_versions(store: JobStore, job: JobItem, results_bucket: str, result: Reconciliation) -> None:
     """The object key's rows in the table come from its newest completed version only.
 
     S3's own listing of the key's versions (newest first) is the reference: the newest version whose job is

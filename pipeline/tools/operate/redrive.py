@@ -37,14 +37,14 @@ def _execution_status(arn: str | None) -> str | None:
         raise
 
 
-def is_interrupted(job: dict[str, Any]) -> bool:
+def is_interrupted(job: JobItem) -> bool:
     """An unfinished paged job whose execution has ended: nothing will move it on without a redrive."""
     if job.get("status") != JobStatus.PAGING or job.get("mode") != "paged":
         return False
     return _execution_status(job.get("execution_arn")) not in ("RUNNING", None)
 
 
-def is_stuck_inline(job: dict[str, Any], now: datetime | None = None) -> bool:
+def is_stuck_inline(job: JobItem, now: datetime | None = None) -> bool:
     """An inline job PROCESSING for longer than its invocation can run: the processor was killed (out of memory)."""
     if job.get("status") != JobStatus.PROCESSING or job.get("mode") == "paged":
         return False
@@ -79,7 +79,7 @@ def redrive(outs: dict[str, str], job_id: str, *, repage: bool = False) -> dict[
     return _redrive_upload(outs, job)
 
 
-def job_ref(job: dict[str, Any]) -> ObjectRef:
+def job_ref(job: JobItem) -> ObjectRef:
     """The object version a job was opened for (what its S3 notification said)."""
     return ObjectRef(
         bucket=job["bucket"],
@@ -92,7 +92,7 @@ def job_ref(job: dict[str, Any]) -> ObjectRef:
     )
 
 
-def _redrive_upload(outs: dict[str, str], job: dict[str, Any]) -> dict[str, Any]:
+def _redrive_upload(outs: dict[str, str], job: JobItem) -> dict[str, Any]:
     """Invoke the upload processor with the job's own notification (same object version, same job id), as the
     uploads queue would deliver it."""
     event = sqs_event(job_ref(job), outs.get("UploadsQueueArn", ""), outs.get("IngestTopicArn", ""), now_iso())
@@ -103,9 +103,10 @@ def _redrive_upload(outs: dict[str, str], job: dict[str, Any]) -> dict[str, Any]
     return {"job_id": job["job_id"], "action": "reprocessed", "detail": "the upload processor ran the file again"}
 
 
-def _next_execution_number(job: dict[str, Any]) -> int:
+def _next_execution_number(job: JobItem) -> int:
     numbers = [int(m.group(1)) for arn in job.get("executions") or [] if (m := _EXECUTION_NUMBER.search(arn))]
-    return max([*numbers, int((job.get("cursor") or {}).get("execution", 0))]) + 1
+    cursor = job.get("cursor")
+    return max([*numbers, int(cursor.get("execution", 0)) if cursor else 0]) + 1
 
 
 def _start_execution(state_machine_arn: str, job: JobItem, cursor: Cursor) -> str:
@@ -143,7 +144,7 @@ def _resume_cursor(job: JobItem, repage: bool) -> Cursor:
     return new_cursor(offset=stored["offset"], page=stored["page"], line=stored["line"], header=stored["header"])
 
 
-def _redrive_paged(outs: dict[str, str], store: JobStore, job: dict[str, Any], repage: bool) -> dict[str, Any]:
+def _redrive_paged(outs: dict[str, str], store: JobStore, job: JobItem, repage: bool) -> dict[str, Any]:
     job_id = job["job_id"]
     failed = [int(p["page"]) for p in store.pages(job_id) if p.get("status") == "FAILED"]
     store.update_job(

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -23,6 +23,7 @@ from pipeline.runtime.arrival.events import ObjectRef, sns_envelope
 from pipeline.runtime.errors import PipelineError
 from pipeline.runtime.jobs.model import JOB_ITEM, JobStatus
 from pipeline.runtime.jobs.store import JobStore, now_iso
+from pipeline.runtime.messages import JobItem
 from pipeline.tools.operate.redrive import STUCK_AFTER_S, RedriveError, is_interrupted, redrive
 
 DEFAULT_DEADLINE_S = STUCK_AFTER_S  # a claimed inline job is finished or dead by then
@@ -90,32 +91,33 @@ def versions(bucket: str, prefix: str = "", since: datetime | None = None) -> It
             )
 
 
-def _get_jobs(store: JobStore, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _get_jobs(store: JobStore, job_ids: list[str]) -> dict[str, JobItem]:
     """The JOB items of ``job_ids`` (BatchGetItem, 100 at a time)."""
     from pipeline.runtime.jobs.store import _deserialize
 
     ddb = aws.client("dynamodb")
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, JobItem] = {}
     for i in range(0, len(job_ids), 100):
         keys = [{"job_id": {"S": j}, "item": {"S": JOB_ITEM}} for j in job_ids[i : i + 100]]
         request: dict[str, Any] = {store.table: {"Keys": keys, "ConsistentRead": True}}
         while request:
             response = ddb.batch_get_item(RequestItems=request)
             for item in response["Responses"].get(store.table, []):
-                job = _deserialize(item)
+                job = cast(JobItem, _deserialize(item))
                 found[job["job_id"]] = job
             request = response.get("UnprocessedKeys") or {}
     return found
 
 
-def _jobs_by_version(store: JobStore) -> dict[tuple[str, str, str], dict[str, Any]]:
+def _jobs_by_version(store: JobStore) -> dict[tuple[str, str, str], JobItem]:
     """Every job by (bucket, key, version id): finds jobs whose id predates version-based job ids."""
     return {(j.get("bucket", ""), j.get("key", ""), str(j.get("version_id") or "")): j for j in store.jobs()}
 
 
-def _last_activity(job: dict[str, Any]) -> str:
+def _last_activity(job: JobItem) -> str:
     fields = ("received_at", "inventoried_at", "started_at", "swept_at", "redriven_at", "updated_at")
-    return max((str(job[f]) for f in fields if job.get(f)), default="")
+    times = (job.get(f) for f in fields)
+    return max((str(t) for t in times if t), default="")
 
 
 def _stale(moment: str, deadline: datetime) -> bool:
@@ -125,7 +127,7 @@ def _stale(moment: str, deadline: datetime) -> bool:
         return True
 
 
-def _reason(job: dict[str, Any] | None, ref: ObjectRef, deadline: datetime, now: datetime) -> Reason | None:
+def _reason(job: JobItem | None, ref: ObjectRef, deadline: datetime, now: datetime) -> Reason | None:
     """Why ``ref`` needs handing over, or None when its job is finished or can still move on by itself."""
     if job is None:
         return Reason.NO_JOB if _stale(ref.event_time, deadline) else None
@@ -149,7 +151,7 @@ def find(
     since: datetime | None = None,
     older_than: float = DEFAULT_DEADLINE_S,
     now: datetime | None = None,
-) -> list[tuple[ObjectRef, dict[str, Any] | None, Stray]]:
+) -> list[tuple[ObjectRef, JobItem | None, Stray]]:
     """Every version (of ``dataset``, modified since ``since``) without a job, or whose job has not moved for
     ``older_than`` seconds (RECEIVED, PROCESSING) or whose execution ended while it was PAGING."""
     now = now or datetime.now(UTC)

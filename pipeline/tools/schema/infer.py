@@ -87,7 +87,7 @@ class ColumnDraft:
     with_offset: bool | None = None  # timestamps: every value had a zone / none had
 
     def spec(self) -> dict[str, Any]:
-        spec = dict(_SPEC[self.kind])
+        spec: dict[str, Any] = dict(_SPEC[self.kind])
         if self.nullable:
             spec["type"] = [spec["type"], "null"]
         if self.enum is not None:
@@ -198,7 +198,7 @@ def _synthetic_page(table: pa.Table) -> ParsedPage:
 def _contract_for(names: list[str], kind: str, null_values: list[str]) -> Contract:
     from pipeline.runtime.contract.loader import parse_contract
 
-    spec = dict(_SPEC[kind])
+    spec: dict[str, Any] = dict(_SPEC[kind])
     spec["type"] = [spec["type"], "null"]
     document = {
         "type": "object",
@@ -464,8 +464,8 @@ def infer(
     null_values = _null_spellings(table)
     passed, first_bad = _kinds_passed(table, null_values)
     columns = []
-    for (key, target), values in zip(mapping.items(), table.columns, strict=True):
-        draft = ColumnDraft(source=key.split(":", 1)[1], name=target)
+    for (source, target), values in zip(mapping.items(), table.columns, strict=True):
+        draft = ColumnDraft(source=source.split(":", 1)[1], name=target)
         _describe_column(draft, values, null_values, passed[target], first_bad[target])
         columns.append(draft)
     renamed = {c.source: c.name for c in columns if c.source != c.name}
@@ -529,7 +529,7 @@ def fixed_copy(path: Path, draft: Draft, out: Path) -> int:
     line = io.StringIO()
     csv.writer(line, lineterminator="\n").writerow([c.name for c in draft.columns])
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as source, out.open("wb") as target:  # type: ignore[operator]
+    with opener(path, "rb") as source, out.open("wb") as target:
         source.seek(data_start)
         target.write(line.getvalue().encode("utf-8"))
         shutil.copyfileobj(source, target, 1 << 20)

@@ -39,6 +39,12 @@ class _LoadErrors(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def _patch(module: ModuleType, **names: Any) -> None:
+    """Replace globals of one of MiniStack's modules."""
+    for name, value in names.items():
+        setattr(module, name, value)
+
+
 def install(app: ModuleType, context: LaunchContext) -> None:
     checkpointer = Checkpointer(
         context.store,
@@ -49,8 +55,7 @@ def install(app: ModuleType, context: LaunchContext) -> None:
         keep_fds={context.lock_fd},
     )
     context.checkpointer = checkpointer
-    app.save_all = checkpointer.final_save
-    app.app = ActivityTracker(app.app, checkpointer.changed)
+    _patch(app, save_all=checkpointer.final_save, app=ActivityTracker(app.app, checkpointer.changed))
     watch_fanout(app._get_module("sns"), checkpointer.published)
     _report_loading(app, context, checkpointer)
 
@@ -104,5 +109,4 @@ def _report_loading(app: ModuleType, context: LaunchContext, checkpointer: Check
         )
         checkpointer.start(asyncio.get_running_loop())
 
-    app.load_state = tracked_load
-    app._load_persisted_state = tracked_load_all
+    _patch(app, load_state=tracked_load, _load_persisted_state=tracked_load_all)
