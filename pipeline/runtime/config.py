@@ -21,7 +21,6 @@ class Settings:
     pages_topic_arn: str = ""
     job_events_topic_arn: str = ""
     glue_database: str = ""  # PIPELINE_GLUE_DATABASE
-    athena_workgroup: str = ""
     uploads_dead_letter_queue_arn: str = ""  # the job-steps function consumes it
     page_rows: int = 50_000
     inline_max_bytes: int = 5_000_000

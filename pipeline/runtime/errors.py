@@ -1,12 +1,10 @@
-"""Base errors shared by every pipeline package; each says whether a retry can help."""
+"""Base errors shared by every pipeline package: terminal (a retry cannot help) or transient (it may)."""
 
 from __future__ import annotations
 
 
 class PipelineError(Exception):
     """Base of every error the pipeline raises on purpose."""
-
-    transient: bool = False
 
 
 class TerminalError(PipelineError):
@@ -15,5 +13,3 @@ class TerminalError(PipelineError):
 
 class TransientError(PipelineError):
     """A retry may succeed (throttling, a dependency briefly unavailable)."""
-
-    transient = True

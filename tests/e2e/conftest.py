@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,10 +148,6 @@ def job_output_keys(stack: dict[str, str], job_id: str) -> list[str]:
     from pipeline.runtime.jobs import JobStore
 
     return JobStore(stack["JobsTable"]).output_keys(job_id)
-
-
-def settle(seconds: float = 1.0) -> None:
-    time.sleep(seconds)
 
 
 def assert_reconciled(stack: dict[str, str], job_id: str) -> dict[str, int]:

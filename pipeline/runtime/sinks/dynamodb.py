@@ -8,7 +8,6 @@ validate and serialise 25 nested dicts per call, which cost more CPU than everyt
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -100,11 +99,6 @@ def encode_items(table: pa.Table, contract: Contract, job_id: str, lines: Any) -
     return items if keep is None else items.take(pa.array(keep))
 
 
-def build_items(table: pa.Table, contract: Contract, job_id: str, lines: Any) -> list[dict[str, Any]]:
-    """Low-level DynamoDB items for every row, as dicts (what ``encode_items`` sends, parsed back)."""
-    return [json.loads(text) for text in encode_items(table, contract, job_id, lines).to_pylist()]
-
-
 def _item_text(item: dict[str, Any]) -> str:
     return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
 
@@ -162,5 +156,5 @@ def write_items(table_name: str, items: pa.Array | list[dict[str, Any]], writers
         return 0
     bodies = _request_bodies(table_name, items)
     counts = [min(BATCH, len(items) - i * BATCH) for i in range(len(bodies))]
-    with ThreadPoolExecutor(max_workers=max(1, min(writers, math.ceil(len(bodies))))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(writers, len(bodies)))) as pool:
         return sum(pool.map(lambda args: _write_batch(table_name, *args), zip(bodies, counts, strict=True)))

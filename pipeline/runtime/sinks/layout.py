@@ -17,7 +17,3 @@ def rejects_key(dataset: str, job_id: str, page: int) -> str:
     """The object holding one page's rejected records, outside the table's prefix."""
     return f"{REJECTS_PREFIX}/{dataset}/job={job_id}/page-{page:06d}.csv"
 
-
-def rejects_prefix(dataset: str, job_id: str) -> str:
-    """The prefix of every rejects object of a job."""
-    return f"{REJECTS_PREFIX}/{dataset}/job={job_id}/"

@@ -17,7 +17,7 @@ from pipeline.runtime.contract import (
     load_contracts,
 )
 from pipeline.runtime.contract.loader import load_contract_file, parse_contract
-from pipeline.runtime.errors import TerminalError
+from pipeline.runtime.errors import TerminalError, TransientError
 
 
 def _doc(properties: dict[str, Any], required: list[str], **extra: Any) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def test_schema_file_with_wrong_suffix_raises_contract_error(tmp_path):
 
 def test_contract_errors_are_terminal():
     assert issubclass(ContractError, TerminalError)
-    assert not ContractError.transient
+    assert not issubclass(ContractError, TransientError)
 
 
 # ------------------------------------------------------------------ broken schemas

@@ -34,6 +34,11 @@ def csv_documents(draw) -> bytes:
     return text.encode()
 
 
+def csv_records(body: bytes) -> list[list[str]]:
+    """The records Python's csv module reads from ``body`` (blank lines are no records)."""
+    return [r for r in csv.reader(io.StringIO(body.decode(), newline="")) if r]
+
+
 def _all_pages(
     data: bytes, rows: int, chunk_size: int, limit: int, max_bytes: int = 1 << 20, record_max: int = 1 << 20
 ) -> list[PageSpan]:
@@ -65,14 +70,15 @@ def _all_pages(
 def test_pages_tile_the_input_at_record_boundaries(data, rows, chunk_size, limit, max_bytes):
     pages = _all_pages(data, rows, chunk_size, limit, max_bytes)
     assert b"".join(data[p.start : p.end] for p in pages) == data
-    python_records = [r for r in csv.reader(io.StringIO(data.decode(), newline="")) if r]
-    assert sum(len(scan_records(data[p.start : p.end])) for p in pages) == len(python_records)
-    for page in pages:
+    # oracle: Python's csv module reads the same records from the pages, one by one, as from the whole file
+    per_page = [csv_records(data[p.start : p.end]) for p in pages]
+    assert [r for records in per_page for r in records] == csv_records(data)
+    for page, records in zip(pages, per_page, strict=True):
         body = data[page.start : page.end]
         index = scan_records(body, first_line=page.first_line)
         assert not index.unterminated
         assert not page.oversized
-        assert len(index) <= rows
+        assert len(index) == len(records) <= rows
         assert page.first_line == 1 + len(LINE_BREAK.findall(data, 0, page.start))
         assert page.next_line == page.first_line + len(LINE_BREAK.findall(body))
         if page is not pages[-1] and len(index) < rows:  # cut early only once the page is full of bytes
@@ -95,6 +101,7 @@ def test_records_over_the_limit_become_spans_of_their_own(data, chunk_size, reco
     """Every record longer than ``record_max`` (its terminator included) is one oversized span; nothing is lost."""
     pages = _all_pages(data, 3, chunk_size, limit, record_max=record_max)
     assert b"".join(data[p.start : p.end] for p in pages) == data
+    assert [r for p in pages for r in csv_records(data[p.start : p.end])] == csv_records(data)  # csv: the oracle
     for page in pages:
         body = data[page.start : page.end]
         records = [body[s:e] for s, e in zip(scan_records(body).starts, scan_records(body).ends, strict=True)]

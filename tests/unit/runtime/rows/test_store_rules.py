@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_contract
+from conftest import build_items, make_contract
 
 from pipeline.runtime.rows.parse import parse_page
 from pipeline.runtime.rows.store_rules import DYNAMODB_ITEM_LIMIT, apply_store_rules
 from pipeline.runtime.rows.validate import validate_page
-from pipeline.runtime.sinks.dynamodb import build_items
 
 
 def _process(contract, body: str):

@@ -12,12 +12,12 @@ hypothesis = pytest.importorskip("hypothesis")
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
-from conftest import every_kind_contract, make_contract  # noqa: E402
+from conftest import build_items, every_kind_contract, make_contract  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from pipeline.runtime.sinks import item_json  # noqa: E402
-from pipeline.runtime.sinks.dynamodb import build_items, encode_items, record_key  # noqa: E402
+from pipeline.runtime.sinks.dynamodb import encode_items, record_key  # noqa: E402
 
 CONTRACT = every_kind_contract()
 TYPES = {"id": pa.string(), "s": pa.string(), "n": pa.int64(), "x": pa.float64(), "b": pa.bool_()}

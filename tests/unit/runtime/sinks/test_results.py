@@ -11,7 +11,7 @@ import pyarrow as pa
 from conftest import make_contract, serde_rows, validate_csv
 
 from pipeline.runtime.rows.parse import Reject
-from pipeline.runtime.sinks.layout import output_key, rejects_key, rejects_prefix
+from pipeline.runtime.sinks.layout import output_key, rejects_key
 from pipeline.runtime.sinks.results import REJECT_COLUMNS, partition_files, rejects_file
 
 ORDERS = (
@@ -91,7 +91,6 @@ def test_layout_keys():
     assert output_key("orders", "dt", "2024-03-01", "j", 5) == "orders/dt=2024-03-01/part-j-000005.tsv"
     assert output_key("orders", None, None, "j", 5) == "orders/part-j-000005.tsv"
     assert rejects_key("orders", "j", 5) == "_rejects/orders/job=j/page-000005.csv"
-    assert rejects_key("orders", "j", 5).startswith(rejects_prefix("orders", "j"))
     assert not rejects_key("orders", "j", 5).startswith("orders/")
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import make_contract, validate_csv
+from conftest import build_items, make_contract, validate_csv
 
-from pipeline.runtime.sinks.dynamodb import build_items, record_key
+from pipeline.runtime.sinks.dynamodb import record_key
 
 
 def _items(contract, body, job_id="job-1"):

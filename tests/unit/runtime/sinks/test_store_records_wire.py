@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from conftest import validate_csv
+from conftest import build_items, validate_csv
 
 from pipeline.runtime import aws
 from pipeline.runtime.sinks import dynamodb as records
@@ -62,13 +62,13 @@ def test_bodies_carry_the_items_in_batches_of_25(orders_contract: Any, wire: dic
         key=lambda item: item["pk"]["S"],
     )
     assert sorted(len(body["RequestItems"]["records"]) for body in wire["bodies"]) == [10, 25, 25]
-    assert sent == records.build_items(page.table, orders_contract, "job-1", page.lines.tolist())
+    assert sent == build_items(page.table, orders_contract, "job-1", page.lines.tolist())
     assert sent[0]["note"] == {"S": 'say "hi"'}
 
 
 def test_unprocessed_items_are_sent_again(orders_contract: Any, wire: dict[str, Any]) -> None:
     page = _page(orders_contract, 3)
-    items = records.build_items(page.table, orders_contract, "job-1", page.lines.tolist())
+    items = build_items(page.table, orders_contract, "job-1", page.lines.tolist())
     wire["responses"].append({"UnprocessedItems": {"records": [{"PutRequest": {"Item": items[1]}}]}})
     assert records.write_items("records", items) == 3
     first, second = wire["bodies"]
@@ -79,7 +79,7 @@ def test_unprocessed_items_are_sent_again(orders_contract: Any, wire: dict[str, 
 def test_items_that_stay_unprocessed_fail_the_page(orders_contract: Any, wire: dict[str, Any]) -> None:
     page = _page(orders_contract, 1)
     items = records.encode_items(page.table, orders_contract, "job-1", page.lines)
-    [item] = records.build_items(page.table, orders_contract, "job-1", page.lines)
+    [item] = build_items(page.table, orders_contract, "job-1", page.lines)
     wire["responses"].extend([{"UnprocessedItems": {"records": [{"PutRequest": {"Item": item}}]}}] * 10)
     with pytest.raises(records.UnprocessedItemsError):
         records.write_items("records", items)
