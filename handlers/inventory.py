@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pipeline.runtime.arrival import inventory
 from pipeline.runtime.arrival.events import objects_from_sqs
 from pipeline.runtime.config import settings
-from pipeline.runtime.jobs import JobStore
 from pipeline.runtime.observability import correlate, count, instrument, logger
 
 if TYPE_CHECKING:
@@ -20,10 +20,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    jobs = JobStore(settings().jobs_table)
     for ref in objects_from_sqs(record):
         correlate(ref.job_id)
-        jobs.record_arrival(ref.job_id, ref.arrival_fields())
+        inventory.record_arrival(ref, settings())
         logger.info("object recorded", extra={"file": ref.uri, "job_id": ref.job_id, "size": ref.size})
         count("FilesReceived")
         count("BytesReceived", ref.size or 0)

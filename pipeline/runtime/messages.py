@@ -73,6 +73,12 @@ class ExecutionInput(TypedDict):
     cursor: Cursor
 
 
+class PagerEvent(ExecutionInput):
+    """The pager's event: the state machine's input and, from the state machine, its execution's ARN."""
+
+    execution_arn: NotRequired[str]
+
+
 class PageDescriptor(TypedDict):
     """One page of a paged upload, as the pager publishes it and a page worker receives it."""
 
