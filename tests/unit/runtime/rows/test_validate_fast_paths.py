@@ -1,6 +1,10 @@
-"""Property checks (hypothesis): the fast date and timestamp paths agree with the exact, field-by-field ones."""
+"""Property checks (hypothesis): the fast date and timestamp paths agree with the exact, field-by-field ones,
+and both with an independent oracle: Python's own calendar (`datetime.date`) and integer arithmetic."""
 
 from __future__ import annotations
+
+import re
+from datetime import date
 
 import pytest
 
@@ -72,3 +76,46 @@ def test_exact_date_times_are_the_strftime_round_trip(values: list[str]) -> None
 def test_fast_timestamp_of_one_value_equals_the_exact_path(value: str) -> None:
     # One value at a time, so that every well-formed stamp takes Arrow's ISO 8601 cast.
     test_fast_timestamps_equal_the_exact_path.hypothesis.inner_test([value])
+
+
+# The documented format, YYYY-MM-DD[T| ]HH:MM:SS[.f{1,9}][Z|z|±HH[:]MM], written out again for the oracle
+ISO_STAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?(Z|z|[+-][0-9]{4}|[+-][0-9]{2}:[0-9]{2})?"
+)
+EPOCH = date(1970, 1, 1).toordinal()
+
+
+def _ordinal(year: int, month: int, day: int) -> int:
+    """`date.toordinal`, extended to year 0 (a leap year in the proleptic Gregorian calendar); ValueError if none."""
+    if year >= 1:
+        return date(year, month, day).toordinal()
+    return date(2000, month, day).timetuple().tm_yday - 366  # 2000 is leap as year 0 is
+
+
+def oracle_micros(value: str) -> int | None:
+    """The UTC instant of ``value`` in microseconds since 1970, by Python's calendar; None if it is none."""
+    match = ISO_STAMP.fullmatch(value)
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone = match.group(7) or "", (match.group(8) or "Z").replace(":", "")
+    offset_hours, offset_minutes = (0, 0) if zone in ("Z", "z") else (int(zone[1:3]), int(zone[3:5]))
+    if hour > 23 or minute > 59 or second > 59 or offset_hours > 23 or offset_minutes > 59:
+        return None
+    try:
+        days = _ordinal(year, month, day) - EPOCH
+    except ValueError:
+        return None
+    offset = (-1 if zone.startswith("-") else 1) * (offset_hours * 3600 + offset_minutes * 60)
+    micros = int((fraction + "000000")[:6])  # digits past the sixth are dropped, not rounded
+    return ((days * 86400 + hour * 3600 + minute * 60 + second) - offset) * 1_000_000 + micros
+
+
+@settings(max_examples=500, deadline=None)
+@given(VALUES)
+def test_timestamps_equal_python_calendar_arithmetic(values: list[str]) -> None:
+    raw = pa.chunked_array([pa.array(values, pa.string())])
+    present = pc.invert(pc.is_null(raw))
+    fast = validate._timestamps(raw, present, Column("t", "timestamp"), validate._Violations(len(values)))
+    assert pc.cast(fast, pa.int64()).to_pylist() == [oracle_micros(v) for v in values]
