@@ -1,1 +1,1 @@
-"""Paging large uploads: cut them into page descriptors, process each page, track the job to completion."""
+"""Paging an upload: cut it at record boundaries into pages; publish a large one's page descriptors."""

@@ -1,6 +1,6 @@
 """Build the Lambda artefacts reproducibly: same sources and pins, same bytes, same hash.
 
-Two zips: the code (handlers, the runtime part of `pipeline`, the schemas), small and rebuilt on every
+Two zips: the code (`handlers/`, `pipeline/runtime/` and the schemas, nothing else), small and rebuilt on every
 change, and a dependencies layer (`python/...`) with what neither the Lambda runtime nor the AWS SDK for
 pandas managed layer provides, built with pip's platform options from Lambda-compatible wheels.
 """
@@ -141,7 +141,7 @@ def schemas_of(root: Path) -> Path:
 
 
 def build_code_zip(root: Path = ROOT, schemas: Path | None = None) -> bytes:
-    """A zip of handlers/, the runtime parts of pipeline/ and the schemas, with fixed timestamps and order."""
+    """A zip of handlers/, pipeline/runtime/ and the schemas, with fixed timestamps and order."""
     return deterministic_zip(_sources(root, schemas or schemas_of(root)))
 
 
