@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.bench.burst import run
+from pipeline.tools.bench.burst import run
 
 if __name__ == "__main__":
     files, rows_each = ([int(a) for a in sys.argv[1:3]] + [175, 100][len(sys.argv[1:3]) :])[:2]

@@ -19,7 +19,7 @@ from typing import Any
 
 
 def run(rows: int, path: Path, checkpoints: bool) -> dict[str, Any]:
-    from pipeline.bench.cloud import private_cloud
+    from pipeline.tools.bench.cloud import private_cloud
     from pipeline.cli import ops
 
     os.environ["PIPELINE_CHECKPOINTS"] = "on" if checkpoints else "off"
@@ -52,7 +52,7 @@ def run(rows: int, path: Path, checkpoints: bool) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipeline.sample import write_orders
+    from pipeline.tools.sample import write_orders
 
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     with tempfile.TemporaryDirectory() as tmp:

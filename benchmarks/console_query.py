@@ -22,8 +22,8 @@ def measure(mode: str, sql: str, stage: str | None) -> dict[str, object]:
 
     from pipeline.cli import ops
     from pipeline.cli.target import resolve
-    from pipeline.console.api import MAX_QUERY_ROWS, ConsoleApi
-    from pipeline.query import run_query
+    from pipeline.tools.console.api import MAX_QUERY_ROWS, ConsoleApi
+    from pipeline.tools.query import run_query
 
     cloud = resolve(stage)
     outs = ops.outputs(cloud)

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.bench.load import run
+from pipeline.tools.bench.load import run
 
 if __name__ == "__main__":
     files, rows_each, big_rows = ([int(a) for a in sys.argv[1:4]] + [20, 20_000, 1_000_000][len(sys.argv[1:4]) :])[:3]

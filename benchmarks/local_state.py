@@ -63,13 +63,13 @@ def _private_dirty(pid: int) -> int:
 
 def _items(rows: int) -> Any:
     """Wire JSON of ``rows`` orders items, page by page, as the page processors build them."""
-    from pipeline.bench.references import pages
-    from pipeline.contract import load_contract
-    from pipeline.process.parse import parse_page
-    from pipeline.process.store_rules import apply_store_rules
-    from pipeline.process.validate import validate_page
-    from pipeline.sample import write_orders
-    from pipeline.store.records import encode_items
+    from pipeline.tools.bench.references import pages
+    from pipeline.runtime.contract import load_contract
+    from pipeline.runtime.rows.parse import parse_page
+    from pipeline.runtime.rows.store_rules import apply_store_rules
+    from pipeline.runtime.rows.validate import validate_page
+    from pipeline.tools.sample import write_orders
+    from pipeline.runtime.sinks.dynamodb import encode_items
 
     contract = load_contract("orders")
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +84,7 @@ def _items(rows: int) -> Any:
 def _fill(endpoint: str, rows: int, objects: int) -> int:
     import boto3
 
-    from pipeline.store.records import _request_bodies, send_batch
+    from pipeline.runtime.sinks.dynamodb import _request_bodies, send_batch
 
     ddb = boto3.client("dynamodb", endpoint_url=endpoint)
     ddb.create_table(
@@ -133,7 +133,7 @@ def _sample_child_memory(state: Path, stop: threading.Event, peak: dict[str, int
 
 def measure(rows: int, objects: int) -> dict[str, Any]:
     """One size, on a fresh private local cloud: fill, memory, stop (one checkpoint), start."""
-    from pipeline.local import LocalCloud
+    from pipeline.tools.local import LocalCloud
 
     state = Path(tempfile.mkdtemp(prefix="pipeline-state-bench-"))
     os.environ["PIPELINE_CHECKPOINTS"] = "off"  # the stop writes the one checkpoint measured here
@@ -186,7 +186,7 @@ def measure(rows: int, objects: int) -> dict[str, Any]:
 
 def baseline(rows: int, objects: int) -> dict[str, Any]:
     """MiniStack's own shutdown save (SIGTERM, wait for the process to exit) on the same data."""
-    from pipeline.local.server import LocalCloud
+    from pipeline.tools.local.server import LocalCloud
 
     state = Path(tempfile.mkdtemp(prefix="pipeline-state-baseline-"))
     port = _free_port()

@@ -5,8 +5,8 @@ Usage: python benchmarks/memory.py ROWS [ROWS ...]   (each measurement runs in a
        python benchmarks/memory.py --hostile [CASE ...]
 The pager streams the object and holds one read chunk; a page processor holds one page; the upload
 processor reads an inline or .gz file page by page. All should stay flat as the file grows. S3 is replaced
-by a local file stream here; the code paths that cut pages (pipeline.pages.cutter), read an inline upload
-(pipeline.ingest.inline) and process a page are the ones the Lambdas run, without the writes.
+by a local file stream here; the code paths that cut pages (pipeline.runtime.paging.cutter), read an inline upload
+(pipeline.runtime.paging.inline) and process a page are the ones the Lambdas run, without the writes.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def _peak_mb() -> float:
 
 
 def measure_pager(path: str) -> dict[str, float]:
-    from pipeline.pages.cutter import cut_pages
-    from pipeline.process.records import split_header
+    from pipeline.runtime.paging.cutter import cut_pages
+    from pipeline.runtime.rows.records import split_header
 
     with open(path, "rb") as handle:
         _, start = split_header(handle.read(1 << 20))
@@ -46,14 +46,14 @@ def measure_pager(path: str) -> dict[str, float]:
 
 
 def measure_page(path: str) -> dict[str, float]:
-    from pipeline.contract import load_contract
-    from pipeline.pages.cutter import cut_pages
-    from pipeline.process.header import parse_header
-    from pipeline.process.parse import parse_page
-    from pipeline.process.records import split_header
-    from pipeline.process.validate import validate_page
-    from pipeline.store.records import encode_items
-    from pipeline.store.results import partition_files
+    from pipeline.runtime.contract import load_contract
+    from pipeline.runtime.paging.cutter import cut_pages
+    from pipeline.runtime.rows.header import parse_header
+    from pipeline.runtime.rows.parse import parse_page
+    from pipeline.runtime.rows.records import split_header
+    from pipeline.runtime.rows.validate import validate_page
+    from pipeline.runtime.sinks.dynamodb import encode_items
+    from pipeline.runtime.sinks.results import partition_files
 
     contract = load_contract("orders")
     with open(path, "rb") as handle:
@@ -71,15 +71,15 @@ def measure_page(path: str) -> dict[str, float]:
 
 def measure_inline(path: str) -> dict[str, object]:
     """The upload processor's read of an inline (or .gz) file, page by page, with each page processed."""
-    from pipeline.config import Settings
-    from pipeline.contract import load_contract
-    from pipeline.errors import TerminalError
-    from pipeline.ingest.inline import inline_pages, open_stream, oversized
-    from pipeline.process.parse import parse_page
-    from pipeline.process.store_rules import apply_store_rules
-    from pipeline.process.validate import validate_page
-    from pipeline.store.records import encode_items
-    from pipeline.store.results import partition_files, rejects_file
+    from pipeline.runtime.config import Settings
+    from pipeline.runtime.contract import load_contract
+    from pipeline.runtime.errors import TerminalError
+    from pipeline.runtime.paging.inline import inline_pages, open_stream, oversized
+    from pipeline.runtime.rows.parse import parse_page
+    from pipeline.runtime.rows.store_rules import apply_store_rules
+    from pipeline.runtime.rows.validate import validate_page
+    from pipeline.runtime.sinks.dynamodb import encode_items
+    from pipeline.runtime.sinks.results import partition_files, rejects_file
 
     contract, settings = load_contract("orders"), Settings()
     baseline, started = _peak_mb(), time.perf_counter()
@@ -137,7 +137,7 @@ def _sample_gzip(path: Path, rows: int) -> None:
     import gzip
     import shutil
 
-    from pipeline.sample import write_orders
+    from pipeline.tools.sample import write_orders
 
     plain = path.with_suffix("")
     write_orders(plain, rows, seed=42)
@@ -194,7 +194,7 @@ def hostile(names: list[str]) -> None:
 
 
 def main(sizes: list[int]) -> None:
-    from pipeline.sample import write_orders
+    from pipeline.tools.sample import write_orders
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,12 +9,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline.config import settings
-from pipeline.ingest.dead_letters import dead_upload
-from pipeline.ingest.events import objects_from_sqs
-from pipeline.jobs.model import job_summary
-from pipeline.observability import correlate, count, instrument, job_outcome, logger
-from pipeline.pages import steps
+from pipeline.runtime.arrival.dead_letters import dead_upload
+from pipeline.runtime.arrival.events import objects_from_sqs
+from pipeline.runtime.config import settings
+from pipeline.runtime.jobs import job_steps as steps
+from pipeline.runtime.jobs.model import job_summary
+from pipeline.runtime.observability import correlate, count, instrument, job_outcome, logger
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

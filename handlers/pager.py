@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline.config import settings
-from pipeline.observability import correlate, count, instrument, logger
-from pipeline.pages.pager import page_through
+from pipeline.runtime.config import settings
+from pipeline.runtime.messages import ExecutionInput, PagerEvent
+from pipeline.runtime.observability import correlate, count, instrument, logger
+from pipeline.runtime.paging.pager import page_through
 
 
 @instrument
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: PagerEvent, context: LambdaContext) -> ExecutionInput:
     correlate(event["job"]["job_id"])
     cursor = page_through(event["job"], event["cursor"], settings(), event.get("execution_arn"))
     count("PagesPublished", int(cursor["page"]) - int(event["cursor"].get("page") or 0))

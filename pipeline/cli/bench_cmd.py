@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.cli.views import console, emit_json, err
-from pipeline.errors import PipelineError
+from pipeline.runtime.errors import PipelineError
 
 OUT = Path("bench-results")
 
@@ -46,9 +46,9 @@ def bench(
 ) -> None:
     """Run the whole pipeline on a private local cloud and measure it, in the same run, against the DynamoDB
     write floor, DuckDB and the awswrangler peer; print the ratio table, write bench.json and bench.png."""
-    from pipeline.bench.peer import INSTALL_HINT
-    from pipeline.bench.report import ratio_table, stage_table
-    from pipeline.bench.run import run
+    from pipeline.tools.bench.peer import INSTALL_HINT
+    from pipeline.tools.bench.report import ratio_table, stage_table
+    from pipeline.tools.bench.run import run
 
     if not skip_peer and not _peer_installed():
         raise PipelineError(
@@ -121,7 +121,7 @@ def _cost_table(estimate: dict[str, Any]) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 def cost(rows: int, source: Path, as_json: bool) -> None:
     """Estimate the AWS bill of one file of ROWS rows from the requests a benchmark run measured."""
-    from pipeline.cost.model import estimate
+    from pipeline.tools.cost.model import estimate
 
     if not source.exists():
         raise PipelineError(f"{source} does not exist: run `pipeline bench` first (or pass --from)")

@@ -1,6 +1,6 @@
 """The CLI's error boundary: any error becomes one line (what failed, on what, what to do) and exit code 1.
 
-AWS errors name the operation and the resource (the latest call of that operation, `pipeline.aws.recent_call`);
+AWS errors name the operation and the resource (the latest call of that operation, `pipeline.runtime.aws.recent_call`);
 `--debug` (or `PIPELINE_DEBUG=1`) shows the Python traceback instead.
 """
 
@@ -14,8 +14,8 @@ import click
 from botocore import exceptions as boto
 from rich.markup import escape
 
-from pipeline import aws
-from pipeline.errors import PipelineError
+from pipeline.runtime import aws
+from pipeline.runtime.errors import PipelineError
 
 DEBUG_ENV = "PIPELINE_DEBUG"
 

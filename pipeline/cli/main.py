@@ -16,7 +16,7 @@ from pipeline.cli import local_cmd, ops
 from pipeline.cli.errors import ErrorBoundary
 from pipeline.cli.target import resolve
 from pipeline.cli.views import console, emit_json, err, jobs_table, mapping_table, rows_table
-from pipeline.errors import PipelineError
+from pipeline.runtime.errors import PipelineError
 
 STAGE = click.option("--stage", default=None, help="AWS stage to use; omit for the embedded local cloud.")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -69,8 +69,8 @@ def deploy(
     Contract changes are compared with the stage first: safe ones are applied, stricter and unsafe ones refused
     unless allowed (see docs/bring-your-own-data.md).
     """
-    from pipeline.deploy.parameters import parse_overrides
-    from pipeline.schema.evolve import Evolution
+    from pipeline.tools.deploy.parameters import parse_overrides
+    from pipeline.tools.schema.evolve import Evolution
 
     params = parse_overrides(parameter)
     cloud = resolve(stage, region, profile, local=use_local)
@@ -148,7 +148,7 @@ def jobs(ctx: click.Context, stage: str | None, as_json: bool) -> None:
     ctx.obj["stage"] = stage
     if ctx.invoked_subcommand:
         return
-    from pipeline.jobs import JobStore
+    from pipeline.runtime.jobs import JobStore
 
     outs = ops.outputs(resolve(stage))
     items = [{k: v for k, v in j.items() if k != "task_token"} for j in JobStore(outs["JobsTable"]).jobs()]
@@ -161,7 +161,7 @@ def jobs(ctx: click.Context, stage: str | None, as_json: bool) -> None:
 @click.pass_context
 def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show one job with its pages, counts, outputs, rejects and execution."""
-    from pipeline.jobs import JobStore
+    from pipeline.runtime.jobs import JobStore
 
     outs = ops.outputs(resolve(ctx.obj.get("stage")))
     store = JobStore(outs["JobsTable"])
@@ -205,7 +205,7 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
 @JSON
 def query(sql: str, param: tuple[str, ...], as_csv: bool, stage: str | None, as_json: bool) -> None:
     """Run SQL through Athena against the stage's Glue database."""
-    from pipeline.query import parse_parameters, run_query
+    from pipeline.tools.query import parse_parameters, run_query
 
     parameters = parse_parameters(param)
     outs = ops.outputs(resolve(stage))
@@ -233,7 +233,7 @@ def query(sql: str, param: tuple[str, ...], as_csv: bool, stage: str | None, as_
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def sample(dataset: str, rows: int, seed: int, out: Path) -> None:
     """Write a realistic sample CSV for a shipped dataset."""
-    from pipeline.sample import write_orders
+    from pipeline.tools.sample import write_orders
 
     if dataset != "orders":
         raise PipelineError("sample files are generated for the 'orders' dataset only")
@@ -246,8 +246,8 @@ def sample(dataset: str, rows: int, seed: int, out: Path) -> None:
 @JSON
 def demo(rows: int, as_json: bool) -> None:
     """Start the local cloud, deploy, drop sample files, wait, and query the result."""
-    from pipeline.query import run_query
-    from pipeline.sample import write_orders
+    from pipeline.tools.query import run_query
+    from pipeline.tools.sample import write_orders
 
     started = time.monotonic()
     cloud = resolve(None)
@@ -309,8 +309,8 @@ def executions(ctx: click.Context, stage: str | None, as_json: bool) -> None:
     ctx.obj["stage"] = stage
     if ctx.invoked_subcommand:
         return
-    from pipeline.jobs import JobStore
-    from pipeline.jobs.executions import list_executions
+    from pipeline.runtime.jobs import JobStore
+    from pipeline.tools.operate.executions import list_executions
 
     outs = ops.outputs(resolve(stage))
     jobs_by_id = {j["job_id"]: j for j in JobStore(outs["JobsTable"]).jobs()}
@@ -343,7 +343,7 @@ def executions(ctx: click.Context, stage: str | None, as_json: bool) -> None:
 @click.pass_context
 def executions_show(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show one execution state by state: input, output, duration, error (the paging loop summarised)."""
-    from pipeline.jobs.executions import timeline
+    from pipeline.tools.operate.executions import timeline
 
     outs = ops.outputs(resolve(ctx.obj.get("stage")))
     arn = outs["StateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
@@ -378,7 +378,7 @@ def executions_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @JSON
 def reconcile(job_id: str, stage: str | None, as_json: bool) -> None:
     """Check a job to the row; exit 1 with the differences when the stores disagree."""
-    from pipeline.jobs.reconcile import reconcile as run_reconcile
+    from pipeline.tools.operate.reconcile import reconcile as run_reconcile
 
     outs = ops.outputs(resolve(stage))
     result = run_reconcile(
@@ -410,8 +410,8 @@ def reconcile(job_id: str, stage: str | None, as_json: bool) -> None:
 @JSON
 def redrive(job_id: str | None, repage: bool, interrupted: bool, wait: bool, stage: str | None, as_json: bool) -> None:
     """Reprocess what a FAILED or interrupted job did not finish: its failed pages, then the rest of the file."""
-    from pipeline.jobs.redrive import recover_interrupted
-    from pipeline.jobs.redrive import redrive as run_redrive
+    from pipeline.tools.operate.redrive import recover_interrupted
+    from pipeline.tools.operate.redrive import redrive as run_redrive
 
     if bool(job_id) == interrupted:
         raise click.UsageError("give either a JOB_ID or --interrupted")
@@ -465,7 +465,7 @@ def sweep_command(
     as_json: bool,
 ) -> None:
     """Hand every object version without a job, or with a stuck job, to processing again (idempotent)."""
-    from pipeline.jobs.sweep import parse_since, sweep
+    from pipeline.tools.operate.sweep import parse_since, sweep
 
     outs = ops.outputs(resolve(stage))
     strays = sweep(
@@ -508,9 +508,9 @@ def statemachine() -> None:
 @statemachine.command("render")
 @click.option("--check", is_flag=True, help="Only check that the committed ASL matches; exit 1 if it drifted.")
 def statemachine_render(check: bool) -> None:
-    """Render statemachines/batch.asl.json from pipeline/authoring/batch.py."""
+    """Render statemachines/batch.asl.json from pipeline/tools/authoring/batch.py."""
     try:
-        from pipeline.authoring import batch
+        from pipeline.tools.authoring import batch
     except ImportError as exc:
         raise PipelineError(f"the stepfunctions SDK is not installed ({exc}): pip install -e '.[sdk]'") from exc
     import json as json_module
@@ -527,7 +527,7 @@ from pipeline.cli import bench_cmd  # noqa: E402
 cli.add_command(bench_cmd.bench)
 cli.add_command(bench_cmd.cost)
 
-from pipeline.console.command import console_command  # noqa: E402
+from pipeline.tools.console.command import console_command  # noqa: E402
 
 cli.add_command(console_command)
 

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipeline import aws
 from pipeline.cli.target import Cloud
-from pipeline.deploy import stack
-from pipeline.errors import PipelineError
-from pipeline.jobs import JobStore
-from pipeline.jobs.model import FINISHED
+from pipeline.runtime import aws
+from pipeline.runtime.errors import PipelineError
+from pipeline.runtime.jobs import JobStore
+from pipeline.runtime.jobs.model import FINISHED
+from pipeline.tools.deploy import stack
 
 Progress = Callable[[str], None]
 LocalProgress = Callable[[str, float], None]  # what the local cloud is doing, seconds since it began
@@ -48,7 +48,7 @@ def start_local(cloud: Cloud, progress: Progress, waiting: LocalProgress | None 
     for outs in local_stacks():
         if outs.get("JobsTable") and f"pipeline-{outs.get('Stage', '')}" in broken:
             continue
-        from pipeline.jobs.redrive import recover_interrupted
+        from pipeline.tools.operate.redrive import recover_interrupted
 
         for done in recover_interrupted(outs, nothing_running=True):
             progress(f"resumed interrupted job {done['job_id']} ({done['action']}: {done['detail']})")
@@ -58,7 +58,7 @@ def start_local(cloud: Cloud, progress: Progress, waiting: LocalProgress | None 
 
 def sweep_stage(outs: dict[str, str], progress: Progress) -> None:
     """Hand every object version without a job, or with a stuck one, to processing again (`pipeline sweep`)."""
-    from pipeline.jobs.sweep import sweep
+    from pipeline.tools.operate.sweep import sweep
 
     for stray in sweep(outs):
         progress(f"swept {stray.key} (version {stray.version_id}, {stray.reason}): {stray.action}")
@@ -66,7 +66,7 @@ def sweep_stage(outs: dict[str, str], progress: Progress) -> None:
 
 def _repair_stacks(cloud: Cloud, progress: Progress, waiting: LocalProgress | None) -> set[str]:
     """Redeploy recorded stacks whose resources are missing; return the stacks left unrepaired."""
-    from pipeline.local import heal
+    from pipeline.tools.local import heal
 
     assert cloud.local
     restart, broken = False, set()
@@ -99,7 +99,7 @@ def _repair_stacks(cloud: Cloud, progress: Progress, waiting: LocalProgress | No
 
 def local_status(cloud: Cloud) -> dict[str, Any]:
     """The local cloud: running or not, its saved state, its size against this machine, and the stack outputs."""
-    from pipeline.local import capacity
+    from pipeline.tools.local import capacity
 
     assert cloud.local
     running = cloud.local.ready()
@@ -114,8 +114,8 @@ def local_status(cloud: Cloud) -> dict[str, Any]:
         items = dynamodb_items()
     checkpoint = status.get("checkpoint") or {}
     if not checkpoint:  # not running: the generation on disk
-        from pipeline.local.generations import GenerationStore
-        from pipeline.local.launcher import state_root
+        from pipeline.tools.local.generations import GenerationStore
+        from pipeline.tools.local.launcher import state_root
 
         saved = GenerationStore(state_root(cloud.local.state_dir)).current()
         with contextlib.suppress(PipelineError):
@@ -159,8 +159,8 @@ def capacity_warning(cloud: Cloud, path: Path, dataset: str) -> str | None:
     """A warning when uploading ``path`` would take the local cloud past a safe size (None on AWS, or if fine)."""
     if not cloud.local:
         return None
-    from pipeline.contract import load_contract
-    from pipeline.local import capacity
+    from pipeline.runtime.contract import load_contract
+    from pipeline.tools.local import capacity
 
     try:
         if not load_contract(dataset).store_in_dynamodb:
@@ -213,7 +213,7 @@ def ingest(path: Path, dataset: str, outs: dict[str, str], key: str | None = Non
 
 def resolve_job(outs: dict[str, str], prefix: str) -> dict[str, Any]:
     """The one job whose id starts with ``prefix`` (ids are long; users type a few characters)."""
-    matches = [j for j in JobStore(outs["JobsTable"]).jobs() if j["job_id"].startswith(prefix)]
+    matches = [dict(j) for j in JobStore(outs["JobsTable"]).jobs() if j["job_id"].startswith(prefix)]
     if len(matches) != 1:
         raise PipelineError(f"{len(matches)} jobs match {prefix!r}")
     return matches[0]
@@ -238,7 +238,7 @@ def wait_for(
     deadline = time.monotonic() + timeout
     store = JobStore(outs["JobsTable"])
     while True:
-        current = store.jobs()
+        current = [dict(j) for j in store.jobs()]
         jobs = [_match(current, u) or {"key": u["key"], "status": "WAITING"} for u in uploads]
         on_update(jobs)
         if all(j.get("status") in FINISHED for j in jobs):

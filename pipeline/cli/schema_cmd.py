@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 
 from pipeline.cli.views import console, emit_json, mapping_table, rows_table
-from pipeline.errors import PipelineError
+from pipeline.runtime.errors import PipelineError
 
 FILE = click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 SCHEMAS = click.option(
@@ -23,7 +23,7 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scri
 
 
 def _schemas(folder: Path | None) -> Path:
-    from pipeline.contract.loader import source_schemas_dir
+    from pipeline.runtime.contract.loader import source_schemas_dir
 
     return folder or source_schemas_dir()
 
@@ -63,8 +63,8 @@ def infer_command(
     as_json: bool,
 ) -> None:
     """Draft a contract from a sample of FILE and show the evidence; writes it only with --out or --write."""
-    from pipeline.schema.infer import fixed_copy as write_fixed_copy
-    from pipeline.schema.infer import infer
+    from pipeline.tools.schema.infer import fixed_copy as write_fixed_copy
+    from pipeline.tools.schema.infer import infer
 
     draft = infer(path, dataset, head_rows=rows, blocks=blocks)
     target = out or (_schemas(schemas_dir) / f"{draft.dataset}.schema.json" if write else None)
@@ -164,7 +164,7 @@ def infer_command(
 
 
 def _type_label(column) -> str:
-    from pipeline.schema.infer import KIND_LABEL
+    from pipeline.tools.schema.infer import KIND_LABEL
 
     label = KIND_LABEL.get(column.kind, column.kind)
     if column.with_offset is False:
@@ -200,8 +200,8 @@ def check_command(
 
     Exit status: 0 every row valid, 2 some rows rejected, 1 the file itself would fail.
     """
-    from pipeline.schema.check import Paging, check_file, default_paging
-    from pipeline.schema.metaschema import load_checked_dataset
+    from pipeline.tools.schema.check import Paging, check_file, default_paging
+    from pipeline.tools.schema.metaschema import load_checked_dataset
 
     contract = load_checked_dataset(dataset, _schemas(schemas_dir))
     defaults = default_paging()
@@ -272,9 +272,9 @@ def diff_command(dataset: str | None, stage: str | None, schemas_dir: Path | Non
     Exit status: 0 when `pipeline deploy` would apply every change, 2 when it would refuse some.
     """
     from pipeline.cli.target import resolve
-    from pipeline.schema.diff import Level
-    from pipeline.schema.evolve import plan
-    from pipeline.schema.metaschema import load_checked_contracts, load_checked_dataset
+    from pipeline.tools.schema.diff import Level
+    from pipeline.tools.schema.evolve import plan
+    from pipeline.tools.schema.metaschema import load_checked_contracts, load_checked_dataset
 
     folder = _schemas(schemas_dir)
     contracts = {dataset: load_checked_dataset(dataset, folder)} if dataset else load_checked_contracts(folder)

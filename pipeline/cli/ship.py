@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pipeline.cli.target import resolve
 from pipeline.cli.views import console, emit_json, err, rows_table
-from pipeline.errors import PipelineError
+from pipeline.runtime.errors import PipelineError
 
 
 @click.command("package")
@@ -19,14 +20,14 @@ from pipeline.errors import PipelineError
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def package_command(arch: str, runtime: str, out: Path, as_json: bool) -> None:
     """Build the code zip, the dependencies layer, the state machine and the packaged template into --out."""
-    from pipeline.deploy import package
+    from pipeline.tools.deploy import package
 
     platform = package.Platform(runtime, arch)
     if not as_json:
         err.print(f"building for {platform} (wheels cached in {package.wheel_cache(platform)})")
     artefacts = package.build(platform=platform)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, data in artefacts.files().items():
         (out / name).write_bytes(data)
         rows.append({"file": str(out / name), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
@@ -56,7 +57,7 @@ def package_command(arch: str, runtime: str, out: Path, as_json: bool) -> None:
 )
 def destroy(stage: str, use_local: bool, region: str | None, profile: str | None, delete_data: bool) -> None:
     """Delete a stage's stack; its buckets, tables and log groups stay (and are listed) unless --delete-data."""
-    from pipeline.deploy import stack
+    from pipeline.tools.deploy import stack
 
     cloud = resolve(stage, region, profile, local=use_local)
     if cloud.local and not cloud.local.ready():
@@ -69,7 +70,7 @@ def destroy(stage: str, use_local: bool, region: str | None, profile: str | None
 @click.option("--profile", default=None)
 def bootstrap(region: str | None, profile: str | None) -> None:
     """Create (or update) the permissions boundary of the stacks' roles: once per account, by an administrator."""
-    from pipeline.deploy import boundary, stack
+    from pipeline.tools.deploy import boundary, stack
 
     resolve("bootstrap", region, profile)
     tgt = stack.target("bootstrap")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pipeline.local import LocalCloud
+from pipeline.tools.local import LocalCloud
 
 LOCAL_STAGE = "local"
 
@@ -35,7 +35,7 @@ def resolve(stage: str | None, region: str | None = None, profile: str | None = 
         os.environ["AWS_DEFAULT_REGION"] = region
     for name in ("AWS_ENDPOINT_URL",):
         os.environ.pop(name, None)
-    from pipeline import aws
+    from pipeline.runtime import aws
 
     aws.reset()
     return Cloud(stage, None)

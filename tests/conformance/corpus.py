@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.contract import Contract
-from pipeline.contract.loader import load_contract_file
-from pipeline.contract.strict import column_name_proposal
-from pipeline.process.records import split_header
+from pipeline.runtime.contract import Contract
+from pipeline.runtime.contract.loader import load_contract_file
+from pipeline.runtime.contract.strict import column_name_proposal
+from pipeline.runtime.rows.records import split_header
 
 SCHEMAS = Path(__file__).with_name("schemas")
 SPECTRUM_VERSION = "2.0.0"

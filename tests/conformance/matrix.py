@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from pipeline.contract import Contract
+from pipeline.runtime.contract import Contract
 from tests.conformance.spec import encoded
 
 Expect = Callable[[str, Any], Any]

@@ -2,7 +2,7 @@
 
 `render_objects` runs a CSV file through the same functions a page processor calls (parse, validate, store
 rules, `partition_files`); `duckdb_rows` reads objects the way the local Athena does, through MiniStack's own
-table relation (with the local cloud's workaround applied, `pipeline.local.adapt.athena_null_format`).
+table relation (with the local cloud's workaround applied, `pipeline.tools.local.adapt.athena_null_format`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipeline.contract import Contract
-from pipeline.deploy.datasets import glue_table
-from pipeline.process.parse import parse_page
-from pipeline.process.store_rules import apply_store_rules
-from pipeline.process.validate import validate_page
-from pipeline.store.results import partition_files
+from pipeline.runtime.contract import Contract
+from pipeline.runtime.rows.parse import parse_page
+from pipeline.runtime.rows.store_rules import apply_store_rules
+from pipeline.runtime.rows.validate import validate_page
+from pipeline.runtime.sinks.results import partition_files
+from pipeline.tools.deploy.datasets import glue_table
 
 
 def table_input(contract: Contract) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def duckdb_rows(table: dict[str, Any], files: dict[str, bytes]) -> list[dict[str
     import duckdb
     from ministack.services import athena
 
-    from pipeline.local.adapt.athena_null_format import patch_athena
+    from pipeline.tools.local.adapt.athena_null_format import patch_athena
 
     patch_athena()
     root = Path(tempfile.mkdtemp(prefix="conformance-duckdb-"))

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from pipeline.contract import Contract
+from pipeline.runtime.contract import Contract
 
 
 def dynamodb_rows(stack: dict[str, str], contract: Contract, job_id: str) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pipeline.contract import Contract
+from pipeline.runtime.contract import Contract
 
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:?\d{2})?\Z")
 _TRUE, _FALSE = {"true", "1", "t", "yes", "y"}, {"false", "0", "f", "no", "n"}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-CSV_JS = Path(__file__).resolve().parents[2] / "pipeline" / "console" / "static" / "js" / "csv.js"
+CSV_JS = Path(__file__).resolve().parents[2] / "pipeline" / "tools" / "console" / "static" / "js" / "csv.js"
 FORMULA_START = tuple("=+-@\t\r")
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.console import server as console_server
-from pipeline.console.api import ConsoleApi
-from pipeline.console.server import MAX_BODY, make_server
+from pipeline.tools.console import server as console_server
+from pipeline.tools.console.api import ConsoleApi
+from pipeline.tools.console.server import MAX_BODY, make_server
 
 JSON_TYPE = "Content-Type: application/json\r\n"
 FORM = "application/x-www-form-urlencoded"

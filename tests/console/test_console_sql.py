@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from pipeline.console.sql import MAX_SQL_CHARS, Catalog, NotReadOnlyError, read_only_statement
-from pipeline.console.sql_allowed import FUNCTIONS
+from pipeline.tools.console.sql import MAX_SQL_CHARS, Catalog, NotReadOnlyError, read_only_statement
+from pipeline.tools.console.sql_allowed import FUNCTIONS
 
 CATALOG = Catalog("csv_pipeline_local", lambda: {"orders"})
 CAP = 50_001

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.console import graph, rows
-from pipeline.console.api import ConsoleApi
-from pipeline.console.rejects import _rows
-from pipeline.console.server import make_server
-from pipeline.jobs.executions import LOOP_STATES
+from pipeline.runtime.messages import execution_arn
+from pipeline.tools.console import graph, rows
+from pipeline.tools.console.api import ConsoleApi
+from pipeline.tools.console.rejects import _rows
+from pipeline.tools.console.server import make_server
+from pipeline.tools.operate.executions import LOOP_STATES
 
 PAGE, MORE = LOOP_STATES
 ASL: dict[str, Any] = {
@@ -128,7 +129,7 @@ def test_transitions_name_choices_defaults_and_catches() -> None:
 def test_execution_arn_matches_the_cli() -> None:
     machine = "arn:aws:states:us-east-1:000000000000:stateMachine:pipeline-e2e-batch"
     assert (
-        graph.execution_arn(machine, "abc-0")
+        execution_arn(machine, "abc-0")
         == "arn:aws:states:us-east-1:000000000000:execution:pipeline-e2e-batch:abc-0"
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +12,12 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.aws import CALL_LOG_ENV
 from pipeline.cli import ops
 from pipeline.cli.target import Cloud
-from pipeline.local import LocalCloud
-from pipeline.local.server import recorded_port
-from pipeline.sample import write_orders
+from pipeline.runtime.aws import CALL_LOG_ENV
+from pipeline.tools.local import LocalCloud
+from pipeline.tools.local.server import recorded_port
+from pipeline.tools.sample import write_orders
 
 # Small pages so that modest files exercise the paging path.
 E2E_PARAMETERS = {"PageRows": "5000", "InlineMaxBytes": "300000", "PagesPerIteration": "10", "PageMaxReceives": "2"}
@@ -146,18 +145,14 @@ def output_rows(aws_clients: dict[str, Any], bucket: str, keys: list[str]) -> in
 
 
 def job_output_keys(stack: dict[str, str], job_id: str) -> list[str]:
-    from pipeline.jobs import JobStore
+    from pipeline.runtime.jobs import JobStore
 
     return JobStore(stack["JobsTable"]).output_keys(job_id)
 
 
-def settle(seconds: float = 1.0) -> None:
-    time.sleep(seconds)
-
-
 def assert_reconciled(stack: dict[str, str], job_id: str) -> dict[str, int]:
     """`pipeline reconcile` agrees: input = valid + rejected, S3 rows = valid, DynamoDB holds every key."""
-    from pipeline.jobs.reconcile import reconcile
+    from pipeline.tools.operate.reconcile import reconcile
 
     result = reconcile(job_id, stack["JobsTable"], stack["RecordsTable"], stack["ResultsBucket"])
     assert result.ok, result.problems

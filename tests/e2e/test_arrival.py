@@ -17,9 +17,9 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.jobs import JobStore
-from pipeline.sample import write_orders
-from pipeline.sample.orders import HEADER
+from pipeline.runtime.jobs import JobStore
+from pipeline.tools.sample import write_orders
+from pipeline.tools.sample.orders import HEADER
 from tests.e2e.conftest import (
     assert_reconciled,
     athena_count,
@@ -188,7 +188,7 @@ def _upload_unannounced(
 def _refs(body: str) -> list[Any]:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    from pipeline.ingest.events import objects_from_sqs
+    from pipeline.runtime.arrival.events import objects_from_sqs
 
     return objects_from_sqs(SQSRecord({"messageId": "m", "body": body, "attributes": {}}))
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from pipeline.cli import ops
-from pipeline.jobs import JobStore
-from pipeline.jobs.supersede import object_item_id
+from pipeline.runtime.jobs import JobStore
+from pipeline.runtime.jobs.supersede import object_item_id
 from tests.e2e.conftest import assert_reconciled, athena_count, job_output_keys, output_rows, unique_prefix
 
 pytestmark = pytest.mark.e2e
@@ -516,7 +516,7 @@ def keyed_stack(local_cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> d
     import json
     import shutil
 
-    from pipeline.deploy import package, stack
+    from pipeline.tools.deploy import package, stack
     from tests.e2e.conftest import E2E_PARAMETERS
 
     root = tmp_path_factory.mktemp("keyed-root")
@@ -569,7 +569,7 @@ def test_a_retried_gzip_upload_resumes_after_the_pages_it_finished(
     again skips page 0, which stays as it was, and finishes the file with every row counted once."""
     import time
 
-    from pipeline.sample import write_orders
+    from pipeline.tools.sample import write_orders
 
     path = tmp_path / "orders.csv"
     counts = write_orders(path, 12_000, seed=5, start_id=90_000_000)  # three pages of 5,000
@@ -703,8 +703,8 @@ def test_query_and_console_show_a_timestamp_python_cannot_hold_as_text(
     from click.testing import CliRunner
 
     from pipeline.cli.main import cli
-    from pipeline.console.api import ConsoleApi
-    from pipeline.console.server import ConsoleServer
+    from pipeline.tools.console.api import ConsoleApi
+    from pipeline.tools.console.server import ConsoleServer
 
     case = len(CASES) + 2
     garbled = (

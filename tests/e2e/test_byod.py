@@ -21,11 +21,11 @@ import pytest
 
 from pipeline.cli import ops
 from pipeline.cli.target import Cloud
-from pipeline.contract.loader import load_contract, load_contract_file
-from pipeline.sample import write_orders
-from pipeline.schema.check import Paging, check_file
-from pipeline.schema.evolve import EvolutionRefused
-from pipeline.schema.infer import infer
+from pipeline.runtime.contract.loader import load_contract, load_contract_file
+from pipeline.tools.sample import write_orders
+from pipeline.tools.schema.check import Paging, check_file
+from pipeline.tools.schema.evolve import EvolutionRefused
+from pipeline.tools.schema.infer import infer
 from tests.e2e.conftest import E2E_PARAMETERS, assert_reconciled, unique_prefix, wait_job
 
 pytestmark = pytest.mark.e2e
@@ -72,7 +72,7 @@ def _real_file(name: str) -> Path:
 
 
 def _deploy(local_cloud, schemas: Path, evolution: Any = None) -> dict[str, str]:
-    from pipeline.contract.loader import source_schemas_dir
+    from pipeline.runtime.contract.loader import source_schemas_dir
 
     assert source_schemas_dir() == schemas  # set for the whole module by the `byod` fixture
     outs = ops.deploy(Cloud(STAGE, local_cloud), dict(E2E_PARAMETERS), print, evolution)
@@ -80,7 +80,7 @@ def _deploy(local_cloud, schemas: Path, evolution: Any = None) -> dict[str, str]
 
 
 def _athena(stack: dict[str, str], sql: str) -> list[tuple]:
-    from pipeline.query import run_query
+    from pipeline.tools.query import run_query
 
     result = run_query(
         sql, database=stack["GlueDatabase"], workgroup=stack["AthenaWorkGroup"],
@@ -125,7 +125,7 @@ def _job_rejects(aws_clients, stack, job: dict[str, Any]) -> dict[int, list[str]
 
 
 def _job_partitions(job_id: str, stack: dict[str, str]) -> dict[str, int]:
-    from pipeline.jobs import JobStore
+    from pipeline.runtime.jobs import JobStore
 
     store = JobStore(stack["JobsTable"])
     totals: dict[str, int] = {}
@@ -270,7 +270,7 @@ def test_safe_change_old_and_new_files_query_together_and_unsafe_ones_are_refuse
     assert "dataset 'events' has unsafe changes (amount: removed" in str(refused.value)
     assert "events_v2.schema.json" in str(refused.value) and "--archive-output events" in str(refused.value)
 
-    from pipeline.schema.evolve import Evolution
+    from pipeline.tools.schema.evolve import Evolution
 
     stack = _deploy(local_cloud, schemas, Evolution(archive_output=frozenset({"events"})))
     listing = aws_clients["s3"].list_objects_v2(Bucket=stack["ResultsBucket"], Prefix="_archive/events/")

@@ -26,11 +26,11 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.contract import Contract
-from pipeline.contract.loader import load_contract
-from pipeline.jobs import JobStore
-from pipeline.local import LocalCloud
-from pipeline.store import text_format
+from pipeline.runtime.contract import Contract
+from pipeline.runtime.contract.loader import load_contract
+from pipeline.runtime.jobs import JobStore
+from pipeline.runtime.sinks import text_format
+from pipeline.tools.local import LocalCloud
 from tests.conformance import corpus, hive_serde, matrix, trino_text
 from tests.conformance.readers import athena_rows, dynamodb_rows
 from tests.conformance.spec import decoded

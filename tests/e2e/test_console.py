@@ -331,7 +331,7 @@ def test_the_reviews_attacks_are_refused_and_write_no_host_file(
     console_url: str, stack: dict[str, str], tmp_path: Path
 ) -> None:
     """The statements that wrote and read host files through the local engine are refused; the engine would run them."""
-    from pipeline.query import run_query
+    from pipeline.tools.query import run_query
 
     attacks = [
         f"EXPLAIN ANALYZE COPY (SELECT 1 AS a) TO '{tmp_path}/explained.csv'",
@@ -389,7 +389,7 @@ def test_the_row_cap_applies_before_the_rows_are_fetched(console_url: str, stack
     """62,500 rows: the console returns 50,000 and says so, and run_query stops paging at its cap."""
     import pyathena.result_set
 
-    from pipeline.query import run_query
+    from pipeline.tools.query import run_query
 
     values = ", ".join(f"({i})" for i in range(250))
     sql = f"WITH v AS (SELECT * FROM (VALUES {values}) AS t(x)) SELECT a.x, b.x AS y FROM v AS a CROSS JOIN v AS b"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.jobs import JobStore
-from pipeline.local import LocalCloud
+from pipeline.runtime.jobs import JobStore
+from pipeline.tools.local import LocalCloud
 from tests.e2e.conftest import assert_reconciled, deploy_stage, records_for_job, upload_orders, wait_job
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.local import LocalCloud
-from pipeline.sample import write_orders
+from pipeline.tools.local import LocalCloud
+from pipeline.tools.sample import write_orders
 from tests.iam.actions import Account, UnmappedCall, requests_for
 from tests.iam.calls import read_calls
 from tests.iam.deployer import Request, deployer_policies, judge
@@ -165,7 +165,7 @@ def test_delete_data_removes_buckets_tables_and_logs_and_frees_the_names(runs: d
 def test_every_call_the_commands_made_is_allowed_by_the_deployer_policies(runs: dict[str, Any]) -> None:
     # the local deploy creates the boundary on first use: an administrator's `pipeline bootstrap` on AWS
     bootstrap = {"CreatePolicy", "CreatePolicyVersion", "GetPolicyVersion", "ListPolicyVersions", "DeletePolicyVersion"}
-    # `pipeline ingest`'s memory check of the local cloud lists its tables (pipeline/local/capacity); never on a stage
+    # `pipeline ingest`'s memory check of the local cloud lists its tables (pipeline/tools/local/capacity); never on a stage
     local_only = {("dynamodb", "ListTables")}
     calls = [
         c
@@ -192,7 +192,7 @@ def test_every_call_the_commands_made_is_allowed_by_the_deployer_policies(runs: 
 
 def test_bootstrap_makes_the_shipped_document_the_boundary(runs: dict[str, Any], local_cloud: LocalCloud) -> None:
     """`pipeline bootstrap` (an administrator's, once per account) replaces a boundary that drifted."""
-    from pipeline.deploy import boundary
+    from pipeline.tools.deploy import boundary
 
     iam = _client(local_cloud, "iam")
     arn = boundary.arn("aws", "000000000000")

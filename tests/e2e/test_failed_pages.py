@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.jobs import JobStore
-from pipeline.local import LocalCloud
-from pipeline.sample import write_orders
+from pipeline.runtime.jobs import JobStore
+from pipeline.tools.local import LocalCloud
+from pipeline.tools.sample import write_orders
 from tests.e2e.conftest import (
     assert_reconciled,
     athena_count,

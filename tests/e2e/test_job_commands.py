@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pipeline.cli.main import cli
-from pipeline.console.api import ConsoleApi
-from pipeline.ingest.events import ObjectRef
-from pipeline.jobs import JobStore
+from pipeline.runtime.arrival.events import ObjectRef
+from pipeline.runtime.jobs import JobStore
+from pipeline.tools.console.api import ConsoleApi
 from tests.e2e.conftest import athena_count, unique_prefix, upload_orders, wait_job
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.jobs import JobStore
-from pipeline.local import LocalCloud
+from pipeline.runtime.jobs import JobStore
+from pipeline.tools.local import LocalCloud
 from tests.e2e.conftest import (
     assert_reconciled,
     athena_count,

@@ -19,8 +19,8 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.local.generations import GenerationStore, Manifest, now_iso
-from pipeline.sample import write_orders
+from pipeline.tools.local.generations import GenerationStore, Manifest, now_iso
+from pipeline.tools.sample import write_orders
 from tests.e2e.conftest import _free_port
 
 pytestmark = pytest.mark.e2e

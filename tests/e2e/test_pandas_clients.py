@@ -29,8 +29,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipeline.contract.loader import load_contract
-from pipeline.store.text_format import decode_text
+from pipeline.runtime.contract.loader import load_contract
+from pipeline.runtime.sinks.text_format import decode_text
 from tests.e2e.conftest import deploy_stage, ops
 
 pytestmark = pytest.mark.e2e

@@ -19,9 +19,9 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.aws import CALL_LOG_ENV
-from pipeline.deploy.cfn_yaml import load_template
-from pipeline.local import LocalCloud
+from pipeline.runtime.aws import CALL_LOG_ENV
+from pipeline.tools.deploy.cfn_yaml import load_template
+from pipeline.tools.local import LocalCloud
 from tests.e2e.conftest import CALL_LOG, upload_orders, wait_job
 from tests.iam.calls import Call, read_calls
 from tests.iam.evaluate import Report, as_json, check, summary, unused_grants
@@ -146,7 +146,7 @@ def test_every_recorded_call_is_allowed_by_its_functions_role(report: Report) ->
 def test_every_role_is_judged_under_the_shipped_boundary(roles: dict[str, FunctionRole]) -> None:
     """The check above evaluates each call under the role's boundary: the boundary the stacks name is the shipped
     docs/permissions-boundary.json, so a boundary that cut a call the pipeline makes would fail it."""
-    from pipeline.deploy import boundary
+    from pipeline.tools.deploy import boundary
 
     assert roles and all(role.boundary == (boundary.document(),) for role in roles.values()), sorted(
         (r.logical_role, r.boundary_arn) for r in roles.values()

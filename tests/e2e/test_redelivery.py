@@ -10,8 +10,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from pipeline.jobs import JobStore
-from pipeline.sample.orders import HEADER
+from pipeline.runtime.jobs import JobStore
+from pipeline.tools.sample.orders import HEADER
 from tests.e2e.conftest import assert_reconciled, job_output_keys, output_rows, records_for_job, upload_orders, wait_job
 
 pytestmark = pytest.mark.e2e

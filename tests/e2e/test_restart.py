@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.sample import write_orders
+from pipeline.tools.sample import write_orders
 from tests.e2e.conftest import _free_port, athena_count
 
 # A million rows and more: minutes on a quiet 2-core machine, many more under load (pyproject's default is 900 s)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.jobs import JobStore
-from pipeline.sample import write_orders
+from pipeline.runtime.jobs import JobStore
+from pipeline.tools.sample import write_orders
 from tests.e2e.conftest import assert_reconciled, athena_count, unique_prefix
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +57,7 @@ def test_a_new_version_of_a_key_replaces_the_output_of_the_old_one(
 
 def test_a_late_older_version_never_replaces_a_newer_one(stack: dict[str, str], aws_clients: dict[str, Any]) -> None:
     """Completion order does not decide: S3's event order (the sequencer) does."""
-    from pipeline.jobs.supersede import settle_latest
+    from pipeline.runtime.jobs.supersede import settle_latest
 
     store = JobStore(stack["JobsTable"])
     key = f"orders/{unique_prefix()}/late.csv"
@@ -75,7 +75,7 @@ def test_an_older_version_that_fails_after_a_newer_one_completed_retires_what_it
     stack: dict[str, str], aws_clients: dict[str, Any]
 ) -> None:
     """The other order of `test_failed_pages.py`'s re-upload: the newer version completes first."""
-    from pipeline.jobs.supersede import fail, settle_latest
+    from pipeline.runtime.jobs.supersede import fail, settle_latest
 
     store, prefix = JobStore(stack["JobsTable"]), unique_prefix()
     key = f"orders/{prefix}/fails-late.csv"

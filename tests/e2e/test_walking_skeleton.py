@@ -58,7 +58,7 @@ def test_rejected_rows_are_kept_with_line_and_reasons(stack: dict[str, str], aws
 
     assert job["status"] == "COMPLETE"
     assert (job["rows_input"], job["rows_valid"], job["rows_rejected"]) == (3, 1, 2)
-    from pipeline.jobs import JobStore
+    from pipeline.runtime.jobs import JobStore
 
     page = JobStore(stack["JobsTable"]).pages(job["job_id"])[0]
     rejects = aws_clients["s3"].get_object(Bucket=stack["ResultsBucket"], Key=page["rejects_key"])["Body"].read()
@@ -105,7 +105,7 @@ def test_bad_files_end_as_failed_jobs_and_the_raw_object_stays(
 def test_keys_with_spaces_and_unicode_are_decoded(
     stack: dict[str, str], aws_clients: dict[str, Any], tmp_path: Path
 ) -> None:
-    from pipeline.sample import write_orders
+    from pipeline.tools.sample import write_orders
 
     path = tmp_path / "o.csv"
     counts = write_orders(path, 50, seed=9, start_id=3_000_000)

@@ -1,4 +1,4 @@
-"""The AWS call log written by `pipeline.aws` when `PIPELINE_CALL_LOG` is set: one JSON object a line."""
+"""The AWS call log written by `pipeline.runtime.aws` when `PIPELINE_CALL_LOG` is set: one JSON object a line."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from ministack.core.iam_evaluator import EvalContext, evaluate, parse_policy_document
 
-from pipeline.deploy import package
-from pipeline.deploy.cfn_yaml import load_template
+from pipeline.tools.deploy import package
+from pipeline.tools.deploy.cfn_yaml import load_template
 from tests.iam import simulator
 from tests.iam.cloudformation import ACCOUNT, REGION
 

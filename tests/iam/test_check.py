@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.deploy.cfn_yaml import load_template
+from pipeline.tools.deploy.cfn_yaml import load_template
 from tests.iam.actions import MAPPERS, Account, Request, UnmappedCall, requests_for
 from tests.iam.calls import Call, read_calls
 from tests.iam.evaluate import check, decide
@@ -259,24 +259,24 @@ def test_calls_outside_lambda_and_from_unknown_functions_are_reported(template: 
 
 
 def test_lambda_code_creates_aws_clients_only_through_the_logging_factory() -> None:
-    """The call log is complete only if every handler call goes through `pipeline.aws` (where the hook is)."""
-    from pipeline.deploy.package import build_code_zip
+    """The call log is complete only if every handler call goes through `pipeline.runtime.aws` (where the hook is)."""
+    from pipeline.tools.deploy.package import build_code_zip
 
     with zipfile.ZipFile(io.BytesIO(build_code_zip())) as code:
         sources = {n: code.read(n).decode() for n in code.namelist() if n.endswith(".py")}
-    assert "pipeline/aws.py" in sources and "handlers/page_processor.py" in sources
+    assert "pipeline/runtime/aws.py" in sources and "handlers/page_worker.py" in sources
     direct = re.compile(
         r"boto3\.(client|resource|Session|session\.Session)\(|from boto3 import .*\b(client|resource|Session)\b"
         r"|botocore\.session|aioboto"
     )
-    assert [n for n, text in sources.items() if n != "pipeline/aws.py" and direct.search(text)] == []
+    assert [n for n, text in sources.items() if n != "pipeline/runtime/aws.py" and direct.search(text)] == []
 
 
 def test_the_local_cloud_hands_the_call_log_to_its_lambda_workers(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """MiniStack's workers inherit its environment: the server must keep PIPELINE_CALL_LOG (and drop the rest)."""
-    from pipeline.local import LocalCloud
+    from pipeline.tools.local import LocalCloud
 
     monkeypatch.setenv("PIPELINE_CALL_LOG", "/tmp/calls.jsonl")
     monkeypatch.setenv("PIPELINE_STAGE", "x")

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.contract import load_contracts
-from pipeline.deploy import package, retained
-from pipeline.deploy.cfn_yaml import load_template
-from pipeline.deploy.datasets import add_dataset_tables
+from pipeline.runtime.contract import load_contracts
+from pipeline.tools.deploy import package, retained
+from pipeline.tools.deploy.cfn_yaml import load_template
+from pipeline.tools.deploy.datasets import add_dataset_tables
 from tests.iam import simulator
 from tests.iam.cloudformation import (
     ACCOUNT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.authoring.batch import ASL_PATH, build, render
+from pipeline.tools.authoring.batch import ASL_PATH, build, render
 
 
 def test_committed_asl_matches_the_sdk_authoring() -> None:

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from pipeline.contract import Contract
-from pipeline.contract.loader import load_contract_file, parse_contract
-from pipeline.process.parse import parse_page
-from pipeline.process.validate import ValidatedPage, validate_page
+from pipeline.runtime.contract import Contract
+from pipeline.runtime.contract.loader import load_contract_file, parse_contract
+from pipeline.runtime.rows.parse import parse_page
+from pipeline.runtime.rows.validate import ValidatedPage, validate_page
+from pipeline.runtime.sinks.dynamodb import encode_items
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
@@ -110,6 +111,11 @@ def validate_csv(
     raw = body.encode("utf-8") if isinstance(body, str) else body
     names = header if header is not None else contract.column_names
     return validate_page(parse_page(raw, names, first_line=first_line), contract)
+
+
+def build_items(table: Any, contract: Contract, job_id: str, lines: Any) -> list[dict[str, Any]]:
+    """Low-level DynamoDB items for every row, as dicts (what ``encode_items`` sends, parsed back)."""
+    return [json.loads(text) for text in encode_items(table, contract, job_id, lines).to_pylist()]
 
 
 def reasons_by_line(page: ValidatedPage) -> dict[int, list[str]]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import REPO
 
-from pipeline.deploy.cfn_yaml import load_template
+from pipeline.tools.deploy.cfn_yaml import load_template
 
 TEMPLATE = REPO / "cloudformation" / "template.yaml"
 
@@ -79,7 +79,7 @@ def test_the_local_cloud_runs_every_mapping_at_full_concurrency_for_two_busy_sta
     """MiniStack counts every invocation against one account limit and keeps a throttled batch invisible for its
     queue's visibility timeout (16 minutes for uploads): the mappings of two stacks at full width, plus a state
     machine task per running execution, must fit under it."""
-    from pipeline.local import LocalCloud
+    from pipeline.tools.local import LocalCloud
 
     cap = int(LocalCloud(tmp_path, 1)._server_environment()["LAMBDA_ACCOUNT_CONCURRENCY"])
     mappings = _of_type(resources, "AWS::Lambda::EventSourceMapping").values()

@@ -1,5 +1,0 @@
-"""The embedded local cloud: MiniStack on loopback, its state in a state directory."""
-
-from pipeline.local.server import LocalCloud, LocalCloudError
-
-__all__ = ["LocalCloud", "LocalCloudError"]

@@ -1,0 +1,1 @@
+"""Processing one page: a descriptor's bytes -> rows -> sinks -> the job's page count."""

@@ -1,0 +1,77 @@
+"""Write one page's valid rows as partitioned text objects and its rejects as a CSV beside them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.runtime import aws
+from pipeline.runtime.contract import Contract
+from pipeline.runtime.rows.parse import Reject
+from pipeline.runtime.sinks.layout import output_key, rejects_key
+from pipeline.runtime.sinks.text_format import partition_values, render, render_lines
+
+REJECT_COLUMNS = ["line", "reasons", "record"]
+
+
+def partition_files(table: pa.Table, contract: Contract, job_id: str, page: int) -> dict[str, tuple[bytes, int]]:
+    """The output objects of one page: key -> (body, row count)."""
+    if table.num_rows == 0:
+        return {}
+    lines = render_lines(table, contract)
+    values = partition_values(table, contract)
+    if values is None:
+        return {output_key(contract.dataset, None, None, job_id, page): (render(lines), table.num_rows)}
+    files: dict[str, tuple[bytes, int]] = {}
+    name = contract.partition.name if contract.partition else None
+    for value in pc.unique(values).to_pylist():
+        mask = pc.equal(values, value)
+        selected = pc.filter(lines, mask)
+        files[output_key(contract.dataset, name, value, job_id, page)] = (render(selected), len(selected))
+    return files
+
+
+def rejects_file(rejects: list[Reject]) -> bytes:
+    """A CSV of rejected records: original line number, every rule broken, the record as it was."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REJECT_COLUMNS)
+    for reject in rejects:
+        writer.writerow([reject.line, "; ".join(reject.reasons), reject.raw])
+    return out.getvalue().encode("utf-8")
+
+
+def write_page(
+    bucket: str,
+    contract: Contract,
+    job_id: str,
+    page: int,
+    table: pa.Table,
+    rejects: list[Reject],
+    before_write: Callable[[list[str]], None] | None = None,
+) -> dict[str, object]:
+    """Put the page's output and rejects objects; return their keys and row counts.
+
+    ``before_write`` is told the output keys before any is written, so that output a crash leaves behind
+    unrecorded can still be found (and retired).
+    """
+    files = partition_files(table, contract, job_id, page)
+    if before_write and files:
+        before_write(sorted(files))
+    s3 = aws.client("s3")
+    uploads = {key: body for key, (body, _) in files.items()}
+    reject_key = None
+    if rejects:
+        reject_key = rejects_key(contract.dataset, job_id, page)
+        uploads[reject_key] = rejects_file(rejects)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), uploads.items()))
+    return {
+        "outputs": {key: rows for key, (_, rows) in files.items()},
+        "rejects_key": reject_key,
+    }

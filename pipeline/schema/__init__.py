@@ -1,4 +1,0 @@
-"""Operator tools for dataset contracts: draft one from a file (`infer`), dry-run it (`check`), evolve it (`diff`).
-
-Never bundled into the Lambda code zip (`pipeline/deploy/package.py` leaves `schema/` out).
-"""

@@ -1,0 +1,1 @@
+"""Operating a deployed pipeline: reconcile, redrive, sweep and the state machine's executions."""
