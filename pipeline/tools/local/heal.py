@@ -6,13 +6,15 @@ or when a service's saved state could not be loaded. Each resource is looked up 
 own service's API, as a user would find it missing.
 
 A stack update cannot recreate a resource CloudFormation believes exists, so the repair deletes the stack and
-deploys it again. That is only done when no DynamoDB table of the stack still holds items (deleting the stack
-would delete them); S3 objects are kept either way (MiniStack's stack deletion leaves a bucket's objects on
-disk, and the cloud is restarted afterwards so that they are read back into the recreated buckets).
+deploys it again. That is only done when no DynamoDB table of the stack still holds items. The stack keeps its
+buckets, tables and log groups when deleted (`RetainExceptOnCreate`): those holding nothing are removed, buckets
+holding objects are adopted into the new stack by an IMPORT change set (as on AWS), then the full deploy runs as
+an update around them.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -196,7 +198,8 @@ def _parameters(stack: str) -> dict[str, str]:
 
 
 def redeploy(health: StackHealth, progress: Progress) -> None:
-    """Delete the stack (S3 objects stay on disk) and deploy it again with the parameters it had."""
+    """Delete the stack, adopt the buckets it kept (with their objects) into a new one, and deploy it again with
+    the parameters it had."""
     from pipeline.tools.deploy import stack as stack_ops
 
     parameters = _parameters(health.stack)
@@ -212,29 +215,75 @@ def redeploy(health: StackHealth, progress: Progress) -> None:
         if not status.endswith("IN_PROGRESS"):
             break
         time.sleep(0.5)
-    _clear_kept_leftovers(health, progress)
+    kept = _clear_kept_leftovers(health, progress)
+    if kept:
+        _import_kept(health.stack, kept, progress)
     progress(f"redeploying stack {health.stack} (stage {health.stage}) with its parameters")
     stack_ops.deploy_stage(health.stage, parameters, lambda line: None, local=True)
 
 
-def _clear_kept_leftovers(health: StackHealth, progress: Progress) -> None:
-    """Remove what the deleted stack kept (`DeletionPolicy: RetainExceptOnCreate`) and a new stack must create
-    again: its log groups, and tables and buckets that hold nothing. A bucket still holding objects is kept: its
-    name then blocks the new stack, and the deploy says so (`pipeline destroy --delete-data` is the user's call).
+def _clear_kept_leftovers(health: StackHealth, progress: Progress) -> list[Any]:
+    """Remove what the deleted stack kept (`DeletionPolicy: RetainExceptOnCreate`) and holds nothing: its log
+    groups, and tables and buckets without items or object versions. Returns the kept resources that hold data
+    (buckets with objects), which the new stack must adopt rather than create.
     """
     from pipeline.tools.deploy import package, retained
     from pipeline.tools.deploy.cfn_yaml import load_template
 
     account, region = aws.client("sts").get_caller_identity()["Account"], aws.region()
+    holding: list[Any] = []
     for resource in retained.kept_resources(load_template(package.TEMPLATE), health.stack, account, region):
         if not retained.exists(resource):
             continue
-        if resource.type == "AWS::DynamoDB::Table" and _count_items(resource.name):
-            continue
-        if resource.type == "AWS::S3::Bucket" and _holds_versions(resource.name):
+        if (resource.type == "AWS::DynamoDB::Table" and _count_items(resource.name)) or (
+            resource.type == "AWS::S3::Bucket" and _holds_versions(resource.name)
+        ):
+            holding.append(resource)
             continue
         retained.remove(resource, lambda line: None)
         progress(f"removed the {resource} the broken stack kept, so that the redeploy can create it again")
+    return holding
+
+
+IMPORT_IDENTIFIERS = {"AWS::S3::Bucket": "BucketName", "AWS::DynamoDB::Table": "TableName"}
+
+
+def _import_kept(stack: str, kept: list[Any], progress: Progress) -> None:
+    """Adopt the kept buckets into a new stack of the same name with an IMPORT change set, as on AWS: a template
+    of just those resources, each with its name only; the redeploy that follows is then an update that gives them
+    their full properties and creates everything else around them."""
+    cfn = aws.client("cloudformation")
+    resources = {
+        r.logical_id: {
+            "Type": r.type,
+            "DeletionPolicy": "RetainExceptOnCreate",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {IMPORT_IDENTIFIERS[r.type]: r.name},
+        }
+        for r in kept
+    }
+    body = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}
+    progress("adopting the kept " + ", ".join(map(str, kept)) + " into the new stack (an IMPORT change set)")
+    name = f"heal-import-{int(time.time())}"
+    cfn.create_change_set(
+        StackName=stack,
+        ChangeSetName=name,
+        ChangeSetType="IMPORT",
+        TemplateBody=json.dumps(body),
+        ResourcesToImport=[
+            {
+                "ResourceType": r.type,
+                "LogicalResourceId": r.logical_id,
+                "ResourceIdentifier": {IMPORT_IDENTIFIERS[r.type]: r.name},
+            }
+            for r in kept
+        ],
+    )
+    cfn.get_waiter("change_set_create_complete").wait(
+        StackName=stack, ChangeSetName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
+    cfn.execute_change_set(StackName=stack, ChangeSetName=name)
+    cfn.get_waiter("stack_import_complete").wait(StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
 
 
 def lost_and_kept(health: StackHealth) -> str:
