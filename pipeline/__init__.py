@@ -6,7 +6,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY = {"query_df": "pipeline.tools.query.frames", "query_arrow": "pipeline.tools.query.frames"}  # pandas loads on first use
+_FRAMES = "pipeline.tools.query.frames"
+_LAZY = {"query_df": _FRAMES, "query_arrow": _FRAMES}  # pandas loads on first use
 
 
 def __getattr__(name: str) -> Any:

@@ -17,11 +17,27 @@ from pipeline.runtime.errors import PipelineError
 @click.option("--arch", type=click.Choice(["x86_64", "arm64"]), default="x86_64", show_default=True)
 @click.option("--runtime", type=click.Choice(["python3.12", "python3.13"]), default="python3.12", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("dist/lambda"), show_default=True)
+@click.option(
+    "--template-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Only write the packaged template (JSON, what a deploy sends) to this file; build nothing else.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def package_command(arch: str, runtime: str, out: Path, as_json: bool) -> None:
+def package_command(arch: str, runtime: str, out: Path, template_out: Path | None, as_json: bool) -> None:
     """Build the code zip, the dependencies layer, the state machine and the packaged template into --out."""
     from pipeline.tools.deploy import package
 
+    if template_out is not None:  # for cfn-lint and checkov, which must see what is deployed (docs/adr/0008-*)
+        body = package.template_body(package.packaged_template())
+        template_out.parent.mkdir(parents=True, exist_ok=True)
+        template_out.write_bytes(body)
+        row = {"file": str(template_out), "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+        if as_json:
+            emit_json({"artefacts": [row]})
+        else:
+            console.print(f"wrote {template_out} ({len(body):,} bytes)")
+        return
     platform = package.Platform(runtime, arch)
     if not as_json:
         err.print(f"building for {platform} (wheels cached in {package.wheel_cache(platform)})")

@@ -139,7 +139,7 @@ def held_deliveries(stack: dict[str, str], sqs: Any) -> Iterator[Callable[[str],
     )
     mappings = [
         m["UUID"]
-        for function in ("ProcessorFunction", "InventoryFunction")
+        for function in ("UploadFunction", "InventoryFunction")
         for m in lam.list_event_source_mappings(FunctionName=stack[function])["EventSourceMappings"]
     ]
     assert len(mappings) == 2, mappings

@@ -67,7 +67,7 @@ def runs(local_cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> d
     def page_rows() -> tuple[str, str]:
         stack = _client(local_cloud, "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
         parameter = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["PageRows"]
-        env_vars = _client(local_cloud, "lambda").get_function_configuration(FunctionName=f"{STACK}-processor")
+        env_vars = _client(local_cloud, "lambda").get_function_configuration(FunctionName=f"{STACK}-upload")
         return parameter, env_vars["Environment"]["Variables"]["PIPELINE_PAGE_ROWS"]
 
     stage = ("--stage", STAGE)
@@ -142,7 +142,7 @@ def test_destroy_keeps_the_data_and_lists_it(runs: dict[str, Any]) -> None:
     destroy = runs["destroy"]
     assert destroy.code == 0, destroy.err
     for kept in (f"bucket {STACK}-ingest-000000000000-us-east-1", f"table {STACK}-jobs", f"table {STACK}-records",
-                 f"log group /aws/lambda/{STACK}-processor", "--delete-data"):  # fmt: skip
+                 f"log group /aws/lambda/{STACK}-upload", "--delete-data"):  # fmt: skip
         assert kept in destroy.said, kept
     assert runs["kept_output"] == ["orders/dt=2026-12-01/part-kept.tsv"]  # the data is still there
     assert runs["kept_jobs_table"] == f"{STACK}-jobs"
@@ -165,7 +165,7 @@ def test_delete_data_removes_buckets_tables_and_logs_and_frees_the_names(runs: d
 def test_every_call_the_commands_made_is_allowed_by_the_deployer_policies(runs: dict[str, Any]) -> None:
     # the local deploy creates the boundary on first use: an administrator's `pipeline bootstrap` on AWS
     bootstrap = {"CreatePolicy", "CreatePolicyVersion", "GetPolicyVersion", "ListPolicyVersions", "DeletePolicyVersion"}
-    # `pipeline ingest`'s memory check of the local cloud lists its tables (pipeline/tools/local/capacity); never on a stage
+    # `pipeline ingest`'s memory check of the local cloud lists its tables (tools/local/capacity); never on a stage
     local_only = {("dynamodb", "ListTables")}
     calls = [
         c

@@ -2,9 +2,10 @@
 
 The session's local cloud and its Lambda workers log each call (`PIPELINE_CALL_LOG`, set by conftest). This
 module runs last (conftest orders it) and judges the calls of the whole session: each is mapped to the IAM
-requests AWS authorises for it and evaluated against the function's role policies, taken from
-cloudformation/template.yaml and resolved against the deployed stacks, under each role's permissions boundary (the
-managed policy the stack names, as the local IAM holds it; MiniStack enforces neither). It also drives one inline
+requests AWS authorises for it and evaluated against the function's role policies, taken from the packaged
+template (cloudformation/template.yaml rendered, docs/adr/0008-*) and resolved against the deployed stacks, under
+each role's permissions boundary (the managed policy the stack names, as the local IAM holds it; MiniStack enforces
+neither). It also drives one inline
 and one paged file itself, so it proves the main paths when run alone.
 """
 
@@ -20,7 +21,7 @@ import boto3
 import pytest
 
 from pipeline.runtime.aws import CALL_LOG_ENV
-from pipeline.tools.deploy.cfn_yaml import load_template
+from pipeline.tools.deploy.package import expanded_template
 from pipeline.tools.local import LocalCloud
 from tests.e2e.conftest import CALL_LOG, upload_orders, wait_job
 from tests.iam.calls import Call, read_calls
@@ -28,7 +29,6 @@ from tests.iam.evaluate import Report, as_json, check, summary, unused_grants
 from tests.iam.template import Deployed, FunctionRole, deployed_stack, function_roles, without_action
 
 pytestmark = pytest.mark.e2e
-TEMPLATE = Path(__file__).resolve().parents[2] / "cloudformation" / "template.yaml"
 
 
 def _client(stack: dict[str, str], service: str) -> Any:
@@ -107,7 +107,7 @@ def calls(
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return load_template(TEMPLATE)
+    return expanded_template()
 
 
 @pytest.fixture(scope="module")
@@ -199,9 +199,9 @@ def test_a_removed_batch_write_is_reported_with_function_action_and_resource(
     stack: dict[str, str],
     template: dict[str, Any],
 ) -> None:
-    function, table = stack["PageProcessorFunction"], stack["RecordsTable"]
+    function, table = stack["PageWorkerFunction"], stack["RecordsTable"]
     account = roles[function].where.account
-    reduced = without_action(template, "PageProcessorRole", "dynamodb:BatchWriteItem")
+    reduced = without_action(template, "PageWorkerRole", "dynamodb:BatchWriteItem")
     problems = check(calls, _roles(reduced, deployments)).problems()
     expected = f"{function}: dynamodb:BatchWriteItem on arn:aws:dynamodb:us-east-1:{account}:table/{table} DENIED"
     assert any(line.startswith(expected) for line in problems), problems

@@ -23,7 +23,7 @@ from tests.iam.cloudformation import ACCOUNT, REGION
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 DEPLOYER_FILES = ("deployer-policy.json", "deployer-policy-resources.json", "operator-policy.json")
 DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/deployer"
-FUNCTION_ROLE = f"arn:aws:sts::{ACCOUNT}:assumed-role/pipeline-dev-ProcessorRole-0A1B2C3D4E5F/pipeline-dev-processor"
+FUNCTION_ROLE = f"arn:aws:sts::{ACCOUNT}:assumed-role/pipeline-dev-UploadRole-0A1B2C3D4E5F/pipeline-dev-upload"
 # ministack's decisions in iam-simulate's words
 _WORDS = {"Allow": "Allowed", "Deny": "ExplicitlyDenied", "ImplicitDeny": "ImplicitlyDenied"}
 

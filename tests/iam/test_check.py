@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.tools.deploy.cfn_yaml import load_template
+from pipeline.tools.deploy.package import expanded_template
 from tests.iam.actions import MAPPERS, Account, Request, UnmappedCall, requests_for
 from tests.iam.calls import Call, read_calls
 from tests.iam.evaluate import check, decide
 from tests.iam.template import Deployed, FunctionRole, TemplateError, function_roles, without_action
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "cloudformation" / "template.yaml"
 HERE = Account("aws", "us-east-1", "123456789012")
 STACK = "pipeline-t"
 
@@ -155,8 +154,8 @@ def test_the_cli_calls_map_to_their_resources() -> None:
     assert requests("logs", "DeleteLogGroup", logGroupName="/aws/lambda/f") == [
         Request("logs:DeleteLogGroup", "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/f")
     ]
-    assert requests("lambda", "Invoke", FunctionName="pipeline-t-processor") == [
-        Request("lambda:InvokeFunction", "arn:aws:lambda:us-east-1:123456789012:function:pipeline-t-processor")
+    assert requests("lambda", "Invoke", FunctionName="pipeline-t-upload") == [
+        Request("lambda:InvokeFunction", "arn:aws:lambda:us-east-1:123456789012:function:pipeline-t-upload")
     ]
     assert requests("logs", "DescribeLogGroups") == [Request("logs:DescribeLogGroups", "*")]
 
@@ -216,13 +215,13 @@ def fake_deployment(template: dict[str, Any]) -> Deployed:
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return load_template(TEMPLATE)
+    return expanded_template()
 
 
 def test_every_function_role_resolves_to_plain_arns(template: dict[str, Any]) -> None:
     roles = function_roles(template, fake_deployment(template))
     assert set(roles) == {
-        f"{STACK}-{n}" for n in ("processorfunction", "inventoryfunction", "pagerfunction", "pageprocessorfunction",
+        f"{STACK}-{n}" for n in ("uploadfunction", "inventoryfunction", "pagerfunction", "pageworkerfunction",
                                  "jobstepsfunction")
     }  # fmt: skip
     text = json.dumps([r.documents for r in roles.values()])
@@ -236,19 +235,19 @@ def test_every_function_role_resolves_to_plain_arns(template: dict[str, Any]) ->
 
 
 def test_removing_an_action_from_a_role_denies_the_calls_that_needed_it(template: dict[str, Any]) -> None:
-    function = f"{STACK}-pageprocessorfunction"
+    function = f"{STACK}-pageworkerfunction"
     calls = [Call(function, "dynamodb", "BatchWriteItem", {"RequestItems": [f"{STACK}-recordstable"]})] * 3
     assert not check(calls, function_roles(template, fake_deployment(template))).denied
 
-    reduced = without_action(template, "PageProcessorRole", "dynamodb:BatchWriteItem")
+    reduced = without_action(template, "PageWorkerRole", "dynamodb:BatchWriteItem")
     report = check(calls, function_roles(reduced, fake_deployment(reduced)))
     assert [str(d) for d in report.denied] == [
         f"{function}: dynamodb:BatchWriteItem on arn:aws:dynamodb:us-east-1:123456789012:table/{STACK}-recordstable "
-        "DENIED (no statement of PageProcessorRole allows it; 3 calls)"
+        "DENIED (no statement of PageWorkerRole allows it; 3 calls)"
     ]
     assert "dynamodb:BatchWriteItem" in json.dumps(template)  # the original is untouched
     with pytest.raises(TemplateError, match="names no sns:Publish"):
-        without_action(template, "PageProcessorRole", "sns:Publish")
+        without_action(template, "PageWorkerRole", "sns:Publish")
 
 
 def test_calls_outside_lambda_and_from_unknown_functions_are_reported(template: dict[str, Any]) -> None:

@@ -15,7 +15,6 @@ import pytest
 
 from pipeline.runtime.contract import load_contracts
 from pipeline.tools.deploy import package, retained
-from pipeline.tools.deploy.cfn_yaml import load_template
 from pipeline.tools.deploy.datasets import add_dataset_tables
 from tests.iam import simulator
 from tests.iam.cloudformation import (
@@ -49,7 +48,7 @@ EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return add_dataset_tables(load_template(package.TEMPLATE), load_contracts(package.ROOT / "schemas"))
+    return add_dataset_tables(package.expanded_template(), load_contracts(package.ROOT / "schemas"))
 
 
 def deployer(action: str, resource: str, why: str = "", **context: Any) -> Request:
@@ -113,7 +112,7 @@ ESCALATIONS = [
     deployer("lambda:UpdateFunctionConfiguration", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:admin-tool"),
     deployer("lambda:CreateFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:admin-tool"),
     deployer("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:admin-tool"),
-    deployer("lambda:InvokeFunction", ARN["function"].replace("processor", "pager"), "only the processor"),
+    deployer("lambda:InvokeFunction", ARN["function"].replace("-upload", "-pager"), "only the upload function"),
     deployer("lambda:AddPermission", ARN["function"], "anyone may invoke", **{"lambda:Principal": "*"}),
     deployer("lambda:AddPermission", ARN["function"], "another account", **{"lambda:Principal": "210987654321"}),
     deployer("lambda:CreateEventSourceMapping", "*", "feed another function",

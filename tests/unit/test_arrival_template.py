@@ -6,16 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import REPO
 
-from pipeline.tools.deploy.cfn_yaml import load_template
-
-TEMPLATE = REPO / "cloudformation" / "template.yaml"
+from pipeline.tools.deploy.package import expanded_template
 
 
 @pytest.fixture(scope="module")
 def resources() -> dict[str, dict[str, Any]]:
-    return load_template(TEMPLATE)["Resources"]
+    return expanded_template()["Resources"]
 
 
 def _of_type(resources: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:

@@ -43,7 +43,7 @@ def default_page_rows(rows: int) -> int:
 def _processors() -> int:
     """Page processors running at once: the pages event source mapping's MaximumConcurrency."""
     template = load_template(ROOT / "cloudformation" / "template.yaml")
-    source = template["Resources"]["PageProcessorEventSource"]["Properties"]
+    source = template["Resources"]["PageWorkerEventSource"]["Properties"]
     return int(source.get("ScalingConfig", {}).get("MaximumConcurrency", 4))
 
 

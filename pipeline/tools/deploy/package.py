@@ -24,6 +24,7 @@ from pipeline.runtime.contract.loader import source_schemas_dir
 from pipeline.runtime.errors import PipelineError
 from pipeline.tools.deploy.cfn_yaml import load_template
 from pipeline.tools.deploy.datasets import add_dataset_tables
+from pipeline.tools.deploy.functions import expand
 from pipeline.tools.schema.metaschema import load_checked_contracts
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -241,6 +242,18 @@ def check_size(name: str, data: bytes, limit: int = MAX_ZIP_BYTES) -> None:
 # ------------------------------------------------------------------ everything
 
 
+def expanded_template(root: Path = ROOT) -> dict:
+    """The source template with its `Pipeline::Function` and `Pipeline::Alarm` entries rendered (ADR 8)."""
+    return expand(load_template(root / TEMPLATE.relative_to(ROOT)))
+
+
+def packaged_template(root: Path = ROOT, contracts: dict | None = None) -> dict:
+    """The template a deploy sends: expanded, plus one Glue table per checked contract (ADR 2)."""
+    if contracts is None:
+        contracts = load_checked_contracts(schemas_of(root))
+    return add_dataset_tables(expanded_template(root), contracts)
+
+
 def build(root: Path = ROOT, platform: Platform | None = None, cache: Path | None = None) -> Artefacts:
     """Build every artefact a deployment needs from the working tree; the layer only for a ``platform``.
 
@@ -258,5 +271,5 @@ def build(root: Path = ROOT, platform: Platform | None = None, cache: Path | Non
     definitions = {p.name: p.read_bytes() for p in sorted((root / "statemachines").glob("*.asl.json"))}
     for body in definitions.values():
         json.loads(body)  # fail early on a broken definition
-    template = add_dataset_tables(load_template(root / TEMPLATE.relative_to(ROOT)), contracts)
+    template = packaged_template(root, contracts)
     return Artefacts(code, hashlib.sha256(code).hexdigest(), definitions, template, layer, contracts)

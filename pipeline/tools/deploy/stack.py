@@ -292,9 +292,8 @@ def destroy(tgt: Target, progress: Progress, delete_data: bool = False) -> list[
     also when the stack itself is already gone, so a stage can be deployed afresh under the same name.
     """
     from pipeline.tools.deploy import package
-    from pipeline.tools.deploy.cfn_yaml import load_template
 
-    kept = retained.kept_resources(load_template(package.TEMPLATE), tgt.stack_name, tgt.account, tgt.region)
+    kept = retained.kept_resources(package.expanded_template(), tgt.stack_name, tgt.account, tgt.region)
     current = _stack(tgt.stack_name)
     if current is None:
         progress(f"stack {tgt.stack_name} does not exist")
@@ -343,11 +342,10 @@ def deploy_stage(
     of changed datasets take the tables' new column lists.
     """
     from pipeline.tools.deploy import package
-    from pipeline.tools.deploy.cfn_yaml import load_template
     from pipeline.tools.schema import evolve
 
     tgt = target(stage)
-    template = load_template(package.TEMPLATE)
+    template = package.expanded_template()
     if local:  # MiniStack does not enforce IAM, but the roles carry the boundary all the same
         given = {
             **LOCAL_PARAMETERS,

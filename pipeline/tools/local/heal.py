@@ -228,11 +228,10 @@ def _clear_kept_leftovers(health: StackHealth, progress: Progress) -> list[Any]:
     (buckets with objects), which the new stack must adopt rather than create.
     """
     from pipeline.tools.deploy import package, retained
-    from pipeline.tools.deploy.cfn_yaml import load_template
 
     account, region = aws.client("sts").get_caller_identity()["Account"], aws.region()
     holding: list[Any] = []
-    for resource in retained.kept_resources(load_template(package.TEMPLATE), health.stack, account, region):
+    for resource in retained.kept_resources(package.expanded_template(), health.stack, account, region):
         if not retained.exists(resource):
             continue
         if (resource.type == "AWS::DynamoDB::Table" and _count_items(resource.name)) or (

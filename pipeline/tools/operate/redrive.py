@@ -96,7 +96,7 @@ def _redrive_upload(outs: dict[str, str], job: JobItem) -> dict[str, Any]:
     """Invoke the upload processor with the job's own notification (same object version, same job id), as the
     uploads queue would deliver it."""
     event = sqs_event(job_ref(job), outs.get("UploadsQueueArn", ""), outs.get("IngestTopicArn", ""), now_iso())
-    response = aws.client("lambda").invoke(FunctionName=outs["ProcessorFunction"], Payload=json.dumps(event).encode())
+    response = aws.client("lambda").invoke(FunctionName=outs["UploadFunction"], Payload=json.dumps(event).encode())
     payload = response["Payload"].read().decode()
     if response.get("FunctionError"):
         raise RedriveError(f"the upload processor failed again: {lambda_error(payload)}")

@@ -44,7 +44,7 @@ def test_nothing_is_logged_without_the_variable(offline: None, tmp_path: Path, m
 def test_each_call_is_one_json_line(offline: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = tmp_path / "calls.jsonl"
     monkeypatch.setenv(aws.CALL_LOG_ENV, str(log))
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "pipeline-x-page-processor")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "pipeline-x-page-worker")
     aws.reset()
     _batch_write()
     s3 = aws.client("s3")
@@ -54,13 +54,13 @@ def test_each_call_is_one_json_line(offline: None, tmp_path: Path, monkeypatch: 
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert lines == [
         {
-            "function": "pipeline-x-page-processor",
+            "function": "pipeline-x-page-worker",
             "service": "dynamodb",
             "operation": "BatchWriteItem",
             "params": {"RequestItems": ["records"]},
         },
         {
-            "function": "pipeline-x-page-processor",
+            "function": "pipeline-x-page-worker",
             "service": "s3",
             "operation": "PutObject",
             "params": {"Bucket": "b", "Key": "k/1.tsv"},

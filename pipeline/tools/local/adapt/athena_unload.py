@@ -225,8 +225,8 @@ def patch_athena() -> None:
             _query_id.reset(token)
 
     for wrapper, original in ((run_duckdb, original_run), (execute_query, original_execute)):
-        wrapper._pipeline_unload = True  # type: ignore[attr-defined]
-        wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+        setattr(wrapper, "_pipeline_unload", True)  # noqa: B010  (a marker on a function object)
+        setattr(wrapper, "__wrapped__", original)  # noqa: B010
     athena._run_duckdb, athena._execute_query = run_duckdb, execute_query
 
 

@@ -37,7 +37,7 @@ def bench_result(rows: int = 100_000, ratio_rows_per_s: int = 5_000) -> dict[str
             "uploads": 1,
             "records_table": "pipeline-bench-records",
             "lambda": {
-                "page-processor": {"invocations": 4, "duration_s": 60.0, "memory_mb": 2048, "peak_rss_mb": 290},
+                "page-worker": {"invocations": 4, "duration_s": 60.0, "memory_mb": 2048, "peak_rss_mb": 290},
                 "pager": {"invocations": 1, "duration_s": 0.5, "memory_mb": 1024},
             },
             "requests": {

@@ -8,19 +8,17 @@ import re
 from typing import Any
 
 import pytest
-from conftest import REPO
 
 from pipeline.tools.deploy import parameters, retained, stack
-from pipeline.tools.deploy.cfn_yaml import load_template
+from pipeline.tools.deploy.package import expanded_template
 from pipeline.tools.deploy.stack import DeployError, pandas_layer_arn, platform_of
 
-TEMPLATE = REPO / "cloudformation" / "template.yaml"
-PANDAS_FUNCTIONS = {"ProcessorFunction", "PagerFunction", "PageProcessorFunction"}
+PANDAS_FUNCTIONS = {"UploadFunction", "PagerFunction", "PageWorkerFunction"}
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return load_template(TEMPLATE)
+    return expanded_template()
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -216,7 +214,7 @@ def test_buckets_tables_and_logs_are_kept_and_named_for_any_stage(template):
         ("AWS::DynamoDB::Table", "pipeline-dev-records"),
         ("AWS::DynamoDB::Table", "pipeline-dev-jobs"),
         *(("AWS::Logs::LogGroup", f"/aws/lambda/pipeline-dev-{f}") for f in
-          ("processor", "inventory", "pager", "page-processor", "job-steps")),
+          ("upload", "inventory", "pager", "page-worker", "job-steps")),
         ("AWS::Logs::LogGroup", "/aws/vendedlogs/states/pipeline-dev-batch"),
     }  # fmt: skip
     for logical_id in ("IngestBucket", "ResultsBucket", "RecordsTable", "JobsTable"):
