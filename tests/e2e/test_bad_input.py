@@ -685,7 +685,8 @@ def test_the_version_with_the_newer_right_padded_sequencer_keeps_its_output(
     where = "order_id BETWEEN %(lo)s AND %(hi)s"
     assert athena_count(stack, where, {"lo": oid(case, 1), "hi": oid(case, 2)}) == 2  # v1's rows, once
     assert athena_count(stack, where, {"lo": oid(case, 11), "hi": oid(case, 13)}) == 0
-    assert_reconciled(stack, winner["job_id"])
+    # not `assert_reconciled`: it also checks the key's rows come from S3's newest version, which the sequencers
+    # made up here contradict on purpose (S3 listed v2 as the newer); the counts above are the check
 
 
 # ------------------------------------------------------------------ values Python cannot hold, from Athena
