@@ -1,3 +1,4 @@
-"""Event-driven CSV pipeline: S3 -> SNS -> Lambda -> DynamoDB + partitioned CSV -> Athena."""
+"""Event-driven CSV pipeline: S3 -> SNS -> Lambda -> DynamoDB + partitioned CSV -> Athena.
 
-__version__ = "0.1.0"
+The version has one source, pyproject.toml: `importlib.metadata.version("s3-csv-pipeline")`, `pipeline --version`.
+"""
