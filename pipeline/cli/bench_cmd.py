@@ -11,6 +11,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from pipeline.cli.exits import Exit
 from pipeline.cli.views import console, emit_json, err
 from pipeline.errors import PipelineError
 
@@ -74,7 +75,7 @@ def bench(
         written = [out / name for name in ("bench.json", "bench.md", "bench.png") if (out / name).exists()]
         console.print("written: " + ", ".join(str(path) for path in written))
     if result["pipeline"]["job_status"] != "COMPLETE":
-        sys.exit(2)
+        sys.exit(Exit.NOT_COMPLETE)
 
 
 def _cost_table(estimate: dict[str, Any]) -> Table:

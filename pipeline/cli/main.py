@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from pipeline.cli import local_cmd, ops
 from pipeline.cli.errors import ErrorBoundary
+from pipeline.cli.exits import Exit
 from pipeline.cli.target import resolve
 from pipeline.cli.views import console, emit_json, err, jobs_table, mapping_table, rows_table
 from pipeline.errors import PipelineError
@@ -107,12 +108,14 @@ def _show_progress(jobs: list[dict[str, Any]], started: float, status: Any) -> N
     )
 
 
-def _wait(outs: dict[str, str], uploads: list[dict[str, str]], as_json: bool) -> list[dict[str, Any]]:
+def _wait(
+    outs: dict[str, str], uploads: list[dict[str, str]], as_json: bool, timeout: float = 3600
+) -> list[dict[str, Any]]:
     started = time.monotonic()
     if as_json:
-        return ops.wait_for(outs, uploads, lambda jobs: None)
+        return ops.wait_for(outs, uploads, lambda jobs: None, timeout)
     with console.status("waiting for jobs...") as status:
-        return ops.wait_for(outs, uploads, lambda jobs: _show_progress(jobs, started, status))
+        return ops.wait_for(outs, uploads, lambda jobs: _show_progress(jobs, started, status), timeout)
 
 
 @cli.command()
@@ -135,7 +138,7 @@ def ingest(path: Path, dataset: str, key: str | None, wait: bool, stage: str | N
     jobs = _wait(outs, [upload], as_json)
     emit_json(jobs[0]) if as_json else console.print(jobs_table(jobs))
     if jobs[0].get("status") != "COMPLETE":
-        sys.exit(2)
+        sys.exit(Exit.NOT_COMPLETE)
 
 
 @cli.group(invoke_without_command=True)
@@ -190,6 +193,22 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
         f"Pages ({len(pages)})",
     )
     console.print(table)
+
+
+@jobs.command("wait")
+@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...")
+@click.option("--timeout", type=click.FloatRange(min=0), default=3600, show_default=True, help="Seconds to wait.")
+@JSON
+@click.pass_context
+def jobs_wait(ctx: click.Context, job_ids: tuple[str, ...], timeout: float, as_json: bool) -> None:
+    """Wait until the jobs are finished; exit 3 unless every one is COMPLETE."""
+    outs = ops.outputs(resolve(ctx.obj.get("stage")))
+    found = [ops.resolve_job(outs, job_id) for job_id in job_ids]
+    uploads = [{"key": j["key"], "version_id": j.get("version_id") or ""} for j in found]
+    jobs = _wait(outs, uploads, as_json, timeout)
+    emit_json(jobs) if as_json else console.print(jobs_table(jobs))
+    if any(j.get("status") != "COMPLETE" for j in jobs):
+        sys.exit(Exit.NOT_COMPLETE)
 
 
 @cli.command()
@@ -377,13 +396,13 @@ def executions_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @STAGE
 @JSON
 def reconcile(job_id: str, stage: str | None, as_json: bool) -> None:
-    """Check a job to the row; exit 1 with the differences when the stores disagree."""
+    """Check a job to the row; exit 4 with the differences when a COMPLETE job's stores disagree, 1 when the job
+    has nothing to compare yet (not COMPLETE)."""
     from pipeline.jobs.reconcile import reconcile as run_reconcile
 
     outs = ops.outputs(resolve(stage))
-    result = run_reconcile(
-        ops.resolve_job(outs, job_id)["job_id"], outs["JobsTable"], outs["RecordsTable"], outs["ResultsBucket"]
-    )
+    job = ops.resolve_job(outs, job_id)
+    result = run_reconcile(job["job_id"], outs["JobsTable"], outs["RecordsTable"], outs["ResultsBucket"])
     if as_json:
         emit_json({"job_id": result.job_id, "ok": result.ok, "counts": result.counts, "problems": result.problems})
     else:
@@ -393,8 +412,8 @@ def reconcile(job_id: str, stage: str | None, as_json: bool) -> None:
             console.print(f"[red]✗[/] {problem}")
         if result.ok:
             console.print("[green]✓ reconciled[/]")
-    if not result.ok:
-        sys.exit(1)
+    if not result.ok:  # a finished job whose stores disagree, or a job with nothing to compare yet (an error)
+        sys.exit(Exit.DISAGREES if job.get("status") == "COMPLETE" else Exit.ERROR)
 
 
 @cli.command()
@@ -438,7 +457,7 @@ def redrive(job_id: str | None, repage: bool, interrupted: bool, wait: bool, sta
         if jobs:
             console.print(jobs_table(jobs))
     if jobs and any(j.get("status") != "COMPLETE" for j in jobs):
-        sys.exit(2)
+        sys.exit(Exit.NOT_COMPLETE)
 
 
 @cli.command("sweep")
@@ -490,7 +509,7 @@ def sweep_command(
         if jobs:
             console.print(jobs_table(jobs))
     if jobs and any(j.get("status") != "COMPLETE" for j in jobs):
-        sys.exit(2)
+        sys.exit(Exit.NOT_COMPLETE)
 
 
 from pipeline.cli import ship  # noqa: E402
