@@ -125,6 +125,18 @@ def describe(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, boto.ClientError):
         return _client_error(exc)
+    line = _plain(exc)
+    call = aws.failed_call(exc)
+    if call is None:
+        return line
+    service, operation = call
+    if not operation:  # the client could not be made
+        return f"AWS {service} client: {line}"
+    where = _resource(operation)
+    return f"AWS {service} {operation}{f' on {where}' if where else ''} failed: {line}"
+
+
+def _plain(exc: BaseException) -> str:
     if isinstance(exc, boto.NoRegionError):
         return "no AWS region is set: pass --region, or set AWS_DEFAULT_REGION (or a region in your AWS profile)"
     if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
