@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from pipeline.cli import local_cmd, ops
+from pipeline.cli import local_cmd, logs_cmd, ops
 from pipeline.cli.errors import ErrorBoundary
 from pipeline.cli.exits import Exit
 from pipeline.cli.target import resolve
@@ -31,6 +31,7 @@ def cli(debug: bool) -> None:
 
 
 cli.add_command(local_cmd.local)
+cli.add_command(logs_cmd.logs)
 
 
 # ------------------------------------------------------------------ deploy

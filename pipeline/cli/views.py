@@ -7,15 +7,48 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
-def emit_json(data: Any) -> None:
-    """Write ``data`` as JSON on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+def emit_json(data: Any, indent: int | None = 2) -> None:
+    """Write ``data`` as JSON on stdout (``indent=None``: on one line)."""
+    sys.stdout.write(json.dumps(data, indent=indent, default=str) + "\n")
+    sys.stdout.flush()
+
+
+_LEVEL_STYLE = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow", "DEBUG": "dim"}
+
+
+def print_log_lines(lines: Any) -> None:
+    """`time function LEVEL message {fields}` per log line (`pipeline.cli.logs.LogLine`), escaped."""
+    for line in lines:
+        style = _LEVEL_STYLE.get(line.level, "")
+        level = f"[{style}]{line.level:<7}[/]" if style else f"{line.level:<7}"
+        extra = {k: v for k, v in line.fields.items() if k not in _LOG_NOISE}
+        shown = f" {json.dumps(extra, default=str)}" if extra else ""
+        console.print(
+            f"{line.time[11:23]} [bold]{escape(line.function):<13}[/] {level} {escape(line.message)}{escape(shown)}",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+# Powertools' fields every line repeats: the function's identity and the request, not news about the job
+_LOG_NOISE = {
+    "location",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "sampling_rate",
+    "xray_trace_id",
+}
 
 
 def jobs_table(jobs: list[dict[str, Any]]) -> Table:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from click.testing import CliRunner, Result
 
@@ -83,3 +84,39 @@ def test_reconcile_exits_4_when_a_complete_jobs_stores_disagree(
     assert result.exit_code == Exit.DISAGREES == 4, result.output
     report = json.loads(result.stdout)
     assert not report["ok"] and any(items[0]["pk"]["S"] in p for p in report["problems"]), report
+
+
+def _lines_in_group(stack: dict[str, str], group: str, job_id: str) -> list[str]:
+    """The oracle: every message of ``group`` naming ``job_id``, read stream by stream with GetLogEvents."""
+    logs = boto3.client(
+        "logs",
+        endpoint_url=stack["Endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    messages = []
+    for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
+        events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)
+        messages += [e["message"] for e in events["events"] if job_id in e["message"]]
+    return messages
+
+
+def test_logs_shows_the_upload_functions_lines_for_the_job(stack: dict[str, str], complete_job: dict[str, Any]) -> None:
+    job_id = complete_job["job_id"]
+    result = _run("logs", job_id[:12], "--json")
+    assert result.exit_code == 0, result.output
+    lines = json.loads(result.stdout)
+    upload = next(key for key in ("UploadFunction", "ProcessorFunction") if key in stack)
+    function = stack[upload].removeprefix("pipeline-e2e-")
+    handled = [line for line in lines if line["function"] == function and line["message"] == "upload handled"]
+    assert len(handled) == 1 and handled[0]["fields"]["file"].endswith(complete_job["key"]), lines
+    expected = [json.loads(m) for m in _lines_in_group(stack, f"/aws/lambda/{stack[upload]}", job_id)]
+    assert sorted(line["message"] for line in lines if line["function"] == function) == sorted(
+        m["message"] for m in expected if m.get("correlation_id") == job_id
+    )
+    shown = _run("logs", job_id)
+    assert shown.exit_code == 0 and "upload handled" in shown.output, shown.output
+    followed = _run("logs", job_id, "--follow", "--json")  # the job is finished: it ends after the settle time
+    assert followed.exit_code == 0
+    assert [json.loads(line) for line in followed.stdout.splitlines()] == lines
