@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli.target import resolve
-from pipeline.cli.views import console, emit_json, err, rows_table
+from pipeline.cli.views import console, err, show_artefacts
 from pipeline.errors import PipelineError
 
 
@@ -30,16 +30,7 @@ def package_command(arch: str, runtime: str, out: Path, as_json: bool) -> None:
     for name, data in artefacts.files().items():
         (out / name).write_bytes(data)
         rows.append({"file": str(out / name), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-    if as_json:
-        emit_json({"runtime": runtime, "arch": arch, "pins": package.pins(), "artefacts": rows})
-        return
-    table = rows_table(
-        ["artefact", "size", "sha256"],
-        [(r["file"], f"{r['bytes'] / 1024:,.1f} KiB", r["sha256"]) for r in rows],
-        f"Lambda artefacts for {platform}",
-    )
-    console.print(table)
-    console.print("layer pins: " + ", ".join(f"{k}=={v}" for k, v in package.pins().items()))
+    show_artefacts(str(platform), runtime, arch, rows, package.pins(), as_json)
 
 
 @click.command()

@@ -32,6 +32,7 @@ SOURCE_PACKAGES = ("handlers", "pipeline")
 EXCLUDED_PARTS = {
     "__pycache__", "cli", "local", "deploy", "sample", "bench", "console", "query", "authoring", "cost", "schema",
 }  # fmt: skip
+EXCLUDED_FILES = {"pipeline/__main__.py"}  # `python -m pipeline` runs the CLI, which the zip leaves out
 TEMPLATE = ROOT / "cloudformation" / "template.yaml"
 REQUIREMENTS = Path(__file__).with_name("layer-requirements.txt")
 MAX_ZIP_BYTES = 10 * 1024 * 1024
@@ -132,7 +133,7 @@ def _sources(root: Path, schemas: Path) -> list[tuple[str, bytes]]:
     for package in SOURCE_PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
             relative = path.relative_to(root)
-            if EXCLUDED_PARTS & set(relative.parts[1:-1]):
+            if EXCLUDED_PARTS & set(relative.parts[1:-1]) or relative.as_posix() in EXCLUDED_FILES:
                 continue
             files.append((relative.as_posix(), path.read_bytes()))
     for path in sorted(schemas.glob("*.schema.json")):

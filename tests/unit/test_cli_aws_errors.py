@@ -86,3 +86,15 @@ def test_the_cli_prints_one_line_and_debug_the_traceback(
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
     debug = CliRunner().invoke(cli, ["--debug", *args])
     assert isinstance(debug.exception, boto.NoRegionError | boto.NoCredentialsError)
+
+
+def test_region_and_profile_options_reach_botocore(bare: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`--region` on the command (or its group) replaces a missing region; `--profile` picks the profile."""
+    result = CliRunner().invoke(cli, ["jobs", "show", "abc", "--stage", "prod", "--region", "eu-west-1"])
+    assert result.stderr.startswith("error: AWS cloudformation DescribeStacks on stack pipeline-prod failed: no AWS"), (
+        result.output
+    )
+    grouped = CliRunner().invoke(cli, ["jobs", "--stage", "prod", "--region", "eu-west-1", "show", "abc"])
+    assert grouped.stderr == result.stderr
+    missing = CliRunner().invoke(cli, ["outputs", "--stage", "prod", "--profile", "nobody"])
+    assert missing.exit_code == 1 and "nobody" in missing.stderr and "--profile" in missing.stderr, missing.output
