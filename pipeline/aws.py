@@ -115,7 +115,7 @@ FAILED_CALL = "pipeline_failed_call"  # the attribute naming the call on an erro
 
 def _mark_failed_call(exception: BaseException, event_name: str, **_: Any) -> None:
     """Name the call on an error raised before AWS answered (no credentials, no connection): `(service, op)`."""
-    _, service, operation = event_name.split(".", 2)
+    _after_call_error, service, operation = event_name.split(".", 2)
     with contextlib.suppress(AttributeError):  # an exception type with __slots__ keeps its plain message
         setattr(exception, FAILED_CALL, (service, operation))
 
