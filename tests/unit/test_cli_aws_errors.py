@@ -21,7 +21,10 @@ from pipeline.cli.main import cli
 
 @pytest.fixture
 def bare(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
-    """No region, no credentials, no metadata service: a machine where AWS was never configured."""
+    """No region, no credentials, no metadata service: a machine where AWS was never configured.
+
+    `--region` and `--profile` set the process's variables (`pipeline.cli.target.resolve`): all are put back."""
+    saved = dict(os.environ)
     for name in list(os.environ):
         if name.startswith(("AWS_", "PIPELINE_")):
             monkeypatch.delenv(name)
@@ -32,6 +35,8 @@ def bare(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.Mon
     monkeypatch.setattr(aws, "_recent", None)
     aws.remember_calls()
     yield monkeypatch
+    os.environ.clear()
+    os.environ.update(saved)
     aws.reset()
 
 
