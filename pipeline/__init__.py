@@ -1,13 +1,15 @@
-"""Event-driven CSV pipeline: S3 -> SNS -> Lambda -> DynamoDB + partitioned CSV -> Athena."""
+"""Event-driven CSV pipeline: S3 -> SNS -> Lambda -> DynamoDB + partitioned CSV -> Athena.
+
+The version has one source, pyproject.toml: `importlib.metadata.version("s3-csv-pipeline")`, `pipeline --version`.
+`pipeline.query_df` / `pipeline.query_arrow` (docs/pandas.md) load pandas on first use.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
 _FRAMES = "pipeline.tools.query.frames"
-_LAZY = {"query_df": _FRAMES, "query_arrow": _FRAMES}  # pandas loads on first use
+_LAZY = {"query_df": _FRAMES, "query_arrow": _FRAMES}
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +20,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "query_arrow", "query_df"]
+__all__ = ["query_arrow", "query_df"]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
-from pipeline.cli.views import console, emit_json, err
+from pipeline.cli.exits import Exit
+from pipeline.cli.views import console, cost_table, emit_json, err
 from pipeline.runtime.errors import PipelineError
 
 OUT = Path("bench-results")
@@ -74,38 +73,7 @@ def bench(
         written = [out / name for name in ("bench.json", "bench.md", "bench.png") if (out / name).exists()]
         console.print("written: " + ", ".join(str(path) for path in written))
     if result["pipeline"]["job_status"] != "COMPLETE":
-        sys.exit(2)
-
-
-def _cost_table(estimate: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"Estimated AWS cost of one {estimate['rows']:,}-row file "
-        f"({estimate['region']}, prices of {estimate['prices_date']})"
-    )
-    for column in ("item", "quantity", "unit", "USD", "note"):
-        table.add_column(column, justify="right" if column in ("quantity", "USD") else "left")
-    for line in estimate["lines"]:
-        table.add_row(line["item"], f"{line['quantity']:,.1f}", line["unit"], f"{line['usd']:.6f}", line["note"])
-    ratio = estimate["ratio_to_floor"]
-    verdict = "[green]met[/]" if ratio is not None and ratio <= estimate["target_ratio"] else "[red]not met[/]"
-    table.add_section()
-    table.add_row("total", "", "", f"{estimate['total_usd']:.6f}", "")
-    table.add_row("DynamoDB write floor", "", "", f"{estimate['floor_usd']:.6f}", "")
-    table.add_row(
-        "overhead on top of the floor",
-        "",
-        "",
-        f"{estimate['overhead_usd']:.6f}",
-        f"total / floor = {ratio:.3f} (target ≤ {estimate['target_ratio']}: {verdict})" if ratio else "",
-    )
-    table.add_row(
-        "per million rows",
-        "",
-        "",
-        f"{estimate['per_million_rows_usd']:.4f}",
-        f"floor {estimate['floor_per_million_rows_usd']:.4f}",
-    )
-    return table
+        sys.exit(Exit.NOT_COMPLETE)
 
 
 @click.command()
@@ -129,4 +97,4 @@ def cost(rows: int, source: Path, as_json: bool) -> None:
     if as_json:
         emit_json(result)
     else:
-        console.print(_cost_table(result))
+        console.print(cost_table(result))

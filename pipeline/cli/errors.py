@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from botocore import exceptions as boto
 from rich.markup import escape
 
-from pipeline.runtime import aws
 from pipeline.runtime.errors import PipelineError
+
+if TYPE_CHECKING:
+    from botocore import exceptions as boto
 
 DEBUG_ENV = "PIPELINE_DEBUG"
 
@@ -74,6 +75,8 @@ def _local() -> bool:
 
 
 def _resource(operation: str) -> str:
+    from pipeline.runtime import aws
+
     recent = aws.recent_call(operation)
     if not recent:
         return ""
@@ -109,6 +112,8 @@ def _client_error(exc: boto.ClientError) -> str:
     error: dict[str, Any] = exc.response.get("Error", {})
     code = str(error.get("Code") or "Unknown")
     message = str(error.get("Message") or "").strip().rstrip(".")
+    from pipeline.runtime import aws
+
     operation = exc.operation_name
     recent = aws.recent_call(operation)
     service = f"{recent[0]} " if recent else ""
@@ -121,10 +126,28 @@ def _client_error(exc: boto.ClientError) -> str:
 
 def describe(exc: BaseException) -> str:
     """One line for the user: what failed, on which resource, and what to do."""
+    from botocore import exceptions as boto  # here, not at the top: `pipeline --help` need not load botocore
+
+    from pipeline.runtime import aws
+
     if isinstance(exc, PipelineError):
         return str(exc)
     if isinstance(exc, boto.ClientError):
         return _client_error(exc)
+    line = _plain(exc)
+    call = aws.failed_call(exc)
+    if call is None:
+        return line
+    service, operation = call
+    if not operation:  # the client could not be made
+        return f"AWS {service} client: {line}"
+    where = _resource(operation)
+    return f"AWS {service} {operation}{f' on {where}' if where else ''} failed: {line}"
+
+
+def _plain(exc: BaseException) -> str:
+    from botocore import exceptions as boto
+
     if isinstance(exc, boto.NoRegionError):
         return "no AWS region is set: pass --region, or set AWS_DEFAULT_REGION (or a region in your AWS profile)"
     if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
@@ -162,6 +185,8 @@ class ErrorBoundary(click.Group):
     """The `pipeline` group: whatever a command raises becomes `error: <one line>` and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from pipeline.runtime import aws
+
         aws.remember_calls()
         try:
             return super().invoke(ctx)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import click
 
 from pipeline.cli.target import resolve
-from pipeline.cli.views import console, emit_json, err, rows_table
+from pipeline.cli.views import console, err, show_artefacts
 from pipeline.runtime.errors import PipelineError
 
 
@@ -33,30 +32,18 @@ def package_command(arch: str, runtime: str, out: Path, template_out: Path | Non
         template_out.parent.mkdir(parents=True, exist_ok=True)
         template_out.write_bytes(body)
         row = {"file": str(template_out), "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
-        if as_json:
-            emit_json({"artefacts": [row]})
-        else:
-            console.print(f"wrote {template_out} ({len(body):,} bytes)")
+        show_artefacts("template only", runtime, arch, [row], {}, as_json)
         return
     platform = package.Platform(runtime, arch)
     if not as_json:
         err.print(f"building for {platform} (wheels cached in {package.wheel_cache(platform)})")
     artefacts = package.build(platform=platform)
     out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
+    rows = []
     for name, data in artefacts.files().items():
         (out / name).write_bytes(data)
         rows.append({"file": str(out / name), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-    if as_json:
-        emit_json({"runtime": runtime, "arch": arch, "pins": package.pins(), "artefacts": rows})
-        return
-    table = rows_table(
-        ["artefact", "size", "sha256"],
-        [(r["file"], f"{r['bytes'] / 1024:,.1f} KiB", r["sha256"]) for r in rows],
-        f"Lambda artefacts for {platform}",
-    )
-    console.print(table)
-    console.print("layer pins: " + ", ".join(f"{k}=={v}" for k, v in package.pins().items()))
+    show_artefacts(str(platform), runtime, arch, rows, package.pins(), as_json)
 
 
 @click.command()

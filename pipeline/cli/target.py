@@ -22,6 +22,18 @@ class Cloud:
         return f"pipeline-{self.stage}"
 
 
+def clear_endpoints() -> list[str]:
+    """Drop `AWS_ENDPOINT_URL` and every `AWS_ENDPOINT_URL_<SERVICE>`: a stage talks to AWS's own endpoints.
+
+    A service's variable left set (`AWS_ENDPOINT_URL_S3` of another tool, or of a local cloud this process used)
+    would silently send that service's calls elsewhere. Returns the names dropped.
+    """
+    dropped = [name for name in os.environ if name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_")]
+    for name in dropped:
+        del os.environ[name]
+    return dropped
+
+
 def resolve(stage: str | None, region: str | None = None, profile: str | None = None, local: bool = False) -> Cloud:
     """`--stage` names an AWS stage; without it (or with `--local` or `PIPELINE_LOCAL=1`) the local cloud is used."""
     local = local or os.environ.get("PIPELINE_LOCAL") == "1"
@@ -33,8 +45,7 @@ def resolve(stage: str | None, region: str | None = None, profile: str | None = 
         os.environ["AWS_PROFILE"] = profile
     if region:
         os.environ["AWS_DEFAULT_REGION"] = region
-    for name in ("AWS_ENDPOINT_URL",):
-        os.environ.pop(name, None)
+    clear_endpoints()
     from pipeline.runtime import aws
 
     aws.reset()

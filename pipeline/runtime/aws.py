@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from functools import cache
@@ -9,8 +10,14 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import NoRegionError, ProfileNotFound
 
-_CONFIG = Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=32)
+# Our retries when the user chose none: many writers share DynamoDB's and S3's throughput, so adaptive mode (a
+# client-side rate limiter) and 8 retries (9 attempts; botocore's default is 3). `AWS_MAX_ATTEMPTS` or
+# `AWS_RETRY_MODE` (or `max_attempts` / `retry_mode` in the AWS profile) replace it: a client config would
+# override them.
+DEFAULT_RETRIES = {"max_attempts": 8, "mode": "adaptive"}
+_RETRY_SETTINGS = (("AWS_MAX_ATTEMPTS", "max_attempts"), ("AWS_RETRY_MODE", "retry_mode"))
 
 CALL_LOG_ENV = "PIPELINE_CALL_LOG"
 _LOGGED_PARAMS = (
@@ -103,6 +110,22 @@ def _remember(params: dict[str, Any], model: Any, **_: Any) -> None:
         _recent[model.name] = (model.service_model.service_name, _call_params(params))
 
 
+FAILED_CALL = "pipeline_failed_call"  # the attribute naming the call on an error raised before AWS answered
+
+
+def _mark_failed_call(exception: BaseException, event_name: str, **_: Any) -> None:
+    """Name the call on an error raised before AWS answered (no credentials, no connection): `(service, op)`."""
+    _after_call_error, service, operation = event_name.split(".", 2)
+    with contextlib.suppress(AttributeError):  # an exception type with __slots__ keeps its plain message
+        setattr(exception, FAILED_CALL, (service, operation))
+
+
+def failed_call(exc: BaseException) -> tuple[str, str] | None:
+    """(service, operation) of the call that raised ``exc`` when `remember_calls` is on; for a region missing,
+    (service, "") of the client that could not be made."""
+    return getattr(exc, FAILED_CALL, None)
+
+
 @cache
 def _session() -> boto3.session.Session:
     session = boto3.session.Session()
@@ -111,13 +134,37 @@ def _session() -> boto3.session.Session:
         session.events.register("before-parameter-build", _log_call(path))
     if _recent is not None:
         session.events.register("before-parameter-build", _remember)
+        session.events.register("after-call-error", _mark_failed_call)
     return session
+
+
+def _user_retries(session: boto3.session.Session) -> bool:
+    """Whether the user set a retry setting, in the environment or in the AWS profile."""
+    if any(os.environ.get(variable) for variable, _ in _RETRY_SETTINGS):
+        return True
+    try:
+        profile = session._session.get_scoped_config()
+    except ProfileNotFound:  # creating the client raises it with its own message
+        return False
+    return any(profile.get(name) for _, name in _RETRY_SETTINGS)
+
+
+def client_config(session: boto3.session.Session) -> Config:
+    """The client config: our connection pool, and our retries unless the user chose theirs."""
+    if _user_retries(session):
+        return Config(max_pool_connections=32)
+    return Config(retries=dict(DEFAULT_RETRIES), max_pool_connections=32)
 
 
 @cache
 def client(service: str) -> Any:
     """A boto3 client for ``service``; `AWS_ENDPOINT_URL` (set only locally) points it at the local cloud."""
-    return _session().client(service, config=_CONFIG)
+    session = _session()
+    try:
+        return session.client(service, config=client_config(session))
+    except NoRegionError as exc:
+        setattr(exc, FAILED_CALL, (service, ""))
+        raise
 
 
 def region() -> str:

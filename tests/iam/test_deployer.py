@@ -269,6 +269,8 @@ DIRECT = [  # what `pipeline deploy`, `destroy` and the run commands call themse
     ("dynamodb:DeleteTable", ARN["table"], {}),
     ("logs:DescribeLogGroups", "*", {}),
     ("logs:DeleteLogGroup", ARN["log-group"], {}),
+    # logs: every function's lines for one job
+    ("logs:FilterLogEvents", ARN["log-group"], {}),
     # outputs, ingest, jobs, executions, query, redrive
     ("s3:PutObject", ARN["bucket"] + "/orders/orders.csv", {}),
     ("dynamodb:Query", ARN["table"], {}),

@@ -5,19 +5,19 @@ from __future__ import annotations
 import click
 
 from pipeline.cli import ops
-from pipeline.cli.target import resolve
+from pipeline.cli.options import aws_options, target
 
 
 @click.command("console")
 @click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
-@click.option("--stage", default=None, help="AWS stage to use; omit for the embedded local cloud.")
+@aws_options
 @click.option("--allow-writes", is_flag=True, help="Enable the one action that writes: redriving a failed job.")
-def console_command(port: int, stage: str | None, allow_writes: bool) -> None:
+def console_command(port: int, allow_writes: bool) -> None:
     """Serve a web console on 127.0.0.1: live jobs, executions as graphs, Athena queries, health."""
     from pipeline.tools.console.api import ConsoleApi
     from pipeline.tools.console.server import make_server, serve
 
-    cloud = resolve(stage)
+    cloud = target()
     outs = ops.outputs(cloud)
     server = make_server(ConsoleApi(outs, cloud.stage, allow_writes), port)
     mode = "writes allowed: redrive" if allow_writes else "read-only"

@@ -120,7 +120,9 @@ def _upload(bucket: str, key: str, body: bytes) -> None:
 
 
 def _template_url(bucket: str, key: str, region: str) -> str:
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_CLOUDFORMATION") or os.environ.get("AWS_ENDPOINT_URL")
+    """Where CloudFormation reads the uploaded template: the S3 endpoint the upload went to (S3's own variable
+    first, as botocore resolves it), else S3's regional virtual-hosted URL."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         return f"{endpoint.rstrip('/')}/{bucket}/{key}"
     return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"

@@ -127,7 +127,7 @@ def execute(sql: str, outs: Mapping[str, str], params: Mapping[str, Any] | None 
     from pyathena import connect
     from pyathena.error import DatabaseError, OperationalError, ProgrammingError
 
-    from pipeline import aws
+    from pipeline.runtime import aws
 
     if params:
         check_parameters(sql, params)
@@ -169,7 +169,7 @@ def query_arrow(
         import pyarrow as pa
 
         return pa.table({})
-    from pipeline import aws
+    from pipeline.runtime import aws
 
     location = urlparse(executed.output_location)
     body = aws.client("s3").get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))["Body"]
