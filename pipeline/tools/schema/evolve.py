@@ -83,7 +83,7 @@ def deployed_contracts(stack_name: str) -> dict[str, Contract] | None:
     from pipeline.tools.deploy.stack import stack_parameters
 
     parameters = stack_parameters(stack_name)
-    if parameters is None:
+    if not parameters:  # no stack, or one that runs no code yet (buckets adopted by an IMPORT change set)
         return None
     bucket, key = parameters.get("ArtifactBucket"), parameters.get("CodeKey")
     if not bucket or not key:
