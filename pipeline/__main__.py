@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.cli.main import cli
+from pipeline.tools.cli.main import cli
 
 if __name__ == "__main__":
     cli(prog_name="pipeline")

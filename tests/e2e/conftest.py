@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.cli import ops
-from pipeline.cli.target import Cloud
 from pipeline.runtime.aws import CALL_LOG_ENV
+from pipeline.tools.cli import ops
+from pipeline.tools.cli.target import Cloud
 from pipeline.tools.local import LocalCloud
 from pipeline.tools.local.server import recorded_port
 from pipeline.tools.sample import write_orders

@@ -40,7 +40,7 @@ IDS = "order_id BETWEEN %(lo)s AND %(hi)s"
 def _cli(*args: str) -> dict[str, Any]:
     from click.testing import CliRunner
 
-    from pipeline.cli.main import cli
+    from pipeline.tools.cli.main import cli
 
     result = CliRunner().invoke(cli, [*args, "--stage", "e2e", "--json"], env={"PIPELINE_LOCAL": "1"})
     assert result.exit_code == 0, result.output
@@ -246,7 +246,7 @@ def test_sweep_gives_a_version_whose_notification_was_lost_one_job_and_a_late_no
     ]
     assert _cli("sweep", "--dataset", "orders", "--since", since, "--older-than", "0")["swept"] == []  # idempotent
 
-    from pipeline.cli import ops
+    from pipeline.tools.cli import ops
 
     job = ops.wait_for(stack, [{"key": key, "version_id": version}], lambda jobs: None, timeout=300)[0]
     assert (job["job_id"], job["status"], job["sweeps"]) == (ref.job_id, "COMPLETE", 1), job

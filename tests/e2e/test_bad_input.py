@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.cli import ops
 from pipeline.runtime.jobs import JobStore
 from pipeline.runtime.jobs.supersede import object_item_id
+from pipeline.tools.cli import ops
 from tests.e2e.conftest import assert_reconciled, athena_count, job_output_keys, output_rows, unique_prefix
 
 pytestmark = pytest.mark.e2e
@@ -703,7 +703,7 @@ def test_query_and_console_show_a_timestamp_python_cannot_hold_as_text(
 
     from click.testing import CliRunner
 
-    from pipeline.cli.main import cli
+    from pipeline.tools.cli.main import cli
     from pipeline.tools.console.api import ConsoleApi
     from pipeline.tools.console.server import ConsoleServer
 

@@ -19,9 +19,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipeline.cli import ops
-from pipeline.cli.target import Cloud
 from pipeline.runtime.contract.loader import load_contract, load_contract_file
+from pipeline.tools.cli import ops
+from pipeline.tools.cli.target import Cloud
 from pipeline.tools.sample import write_orders
 from pipeline.tools.schema.check import Paging, check_file
 from pipeline.tools.schema.evolve import EvolutionRefused
@@ -97,7 +97,7 @@ def _diff_command(expect: int = 0) -> dict[str, Any]:
     """`pipeline schema diff events --stage e2ebyod --json` through the CLI, against the local stage."""
     from click.testing import CliRunner
 
-    from pipeline.cli.main import cli
+    from pipeline.tools.cli.main import cli
 
     result = CliRunner(env={"PIPELINE_LOCAL": "1"}).invoke(
         cli, ["schema", "diff", "events", "--stage", STAGE, "--json"]

@@ -15,8 +15,8 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from pipeline.cli.exits import Exit
-from pipeline.cli.main import cli
+from pipeline.tools.cli.exits import Exit
+from pipeline.tools.cli.main import cli
 from pipeline.tools.sample import write_orders
 from tests.e2e.conftest import records_for_job, unique_prefix
 

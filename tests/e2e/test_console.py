@@ -96,7 +96,7 @@ def _console(*options: str) -> Iterator[str]:
     port = _free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / f"console-server-{port}.log"
-    command = [sys.executable, "-c", "from pipeline.cli.main import cli; cli()", "console", "--stage", "e2e"]
+    command = [sys.executable, "-c", "from pipeline.tools.cli.main import cli; cli()", "console", "--stage", "e2e"]
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [*command, "--port", str(port), *options],

@@ -59,7 +59,7 @@ def runs(local_cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> d
     done: dict[str, Any] = {"log": log}
 
     def cli(name: str, *args: str) -> Run:
-        command = [sys.executable, "-c", "from pipeline.cli.main import cli; cli()", *args]
+        command = [sys.executable, "-c", "from pipeline.tools.cli.main import cli; cli()", *args]
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
         done[name] = Run(tuple(args), proc.returncode, proc.stdout, proc.stderr)
         return done[name]

@@ -79,7 +79,7 @@ def test_redrive_after_the_fix_reprocesses_only_the_failed_page_and_completes(
 ) -> None:
     from click.testing import CliRunner
 
-    from pipeline.cli.main import cli
+    from pipeline.tools.cli.main import cli
 
     job_id = failing_stack.get("failed_job_id")
     if not job_id:
@@ -129,7 +129,7 @@ def test_a_fixed_reupload_of_a_failed_file_leaves_exactly_the_new_versions_rows(
     path = tmp_path / "fixed.csv"  # the same rows: the cause of the failure is gone, not the data
     counts = write_orders(path, REUPLOAD_ROWS, seed=REUPLOAD_SEED, start_id=REUPLOAD_START)
     version = aws_clients["s3"].put_object(Bucket=failing_stack["IngestBucket"], Key=key, Body=path.read_bytes())
-    from pipeline.cli import ops
+    from pipeline.tools.cli import ops
 
     fixed = ops.wait_for(failing_stack, [{"key": key, "version_id": version["VersionId"]}], lambda jobs: None, 300)[0]
     assert (fixed["status"], fixed["mode"]) == ("COMPLETE", "paged"), fixed
@@ -155,7 +155,7 @@ def test_a_fixed_reupload_of_a_failed_file_leaves_exactly_the_new_versions_rows(
 def _cli_json(args: list[str]) -> dict[str, Any]:
     from click.testing import CliRunner
 
-    from pipeline.cli.main import cli
+    from pipeline.tools.cli.main import cli
 
     result = CliRunner().invoke(cli, [*args, "--json"], env={"PIPELINE_LOCAL": "1"})
     assert result.exit_code == 0, result.output

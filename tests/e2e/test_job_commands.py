@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from pipeline.cli.main import cli
 from pipeline.runtime.arrival.events import ObjectRef
 from pipeline.runtime.jobs import JobStore
+from pipeline.tools.cli.main import cli
 from pipeline.tools.console.api import ConsoleApi
 from tests.e2e.conftest import athena_count, unique_prefix, upload_orders, wait_job
 

@@ -22,7 +22,7 @@ def _put(aws_clients: dict[str, Any], stack: dict[str, str], key: str, path: Pat
 
 
 def _job_of_version(stack: dict[str, str], key: str, version: str) -> dict[str, Any]:
-    from pipeline.cli import ops
+    from pipeline.tools.cli import ops
 
     return ops.wait_for(stack, [{"key": key, "version_id": version}], lambda jobs: None, timeout=600)[0]
 

@@ -1,6 +1,6 @@
 """docs/cli.md documents every command of `pipeline` and, in that command's section, every one of its options.
 
-The command tree is click's own (`pipeline.cli.main.cli`), so a new command or option without its documentation
+The command tree is click's own (`pipeline.tools.cli.main.cli`), so a new command or option without its documentation
 fails here, naming it.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.main import cli
+from pipeline.tools.cli.main import cli
 
 CLI_MD = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 

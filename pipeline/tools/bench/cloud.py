@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.cli import ops
-from pipeline.cli.target import Cloud
 from pipeline.runtime.aws import CALL_LOG_ENV
+from pipeline.tools.cli import ops
+from pipeline.tools.cli.target import Cloud
 from pipeline.tools.local import LocalCloud
 
 STAGE = "bench"

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pipeline.cli import ops
 from pipeline.runtime import aws
 from pipeline.tools.bench.cloud import private_cloud
+from pipeline.tools.cli import ops
 from pipeline.tools.operate.reconcile import reconcile
 from pipeline.tools.sample import write_orders
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.cli import ops
 from pipeline.runtime import aws
 from pipeline.runtime.config import Settings
 from pipeline.runtime.contract import load_contract
@@ -25,6 +24,7 @@ from pipeline.tools.bench import observe, references
 from pipeline.tools.bench.cloud import private_cloud
 from pipeline.tools.bench.imports import cold_starts
 from pipeline.tools.bench.report import evaluate, markdown, write_chart
+from pipeline.tools.cli import ops
 from pipeline.tools.cost.model import estimate, item_bytes, write_units
 from pipeline.tools.deploy.cfn_yaml import load_template
 from pipeline.tools.sample import write_orders

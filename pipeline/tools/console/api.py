@@ -9,11 +9,11 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from pipeline.cli import ops
 from pipeline.runtime import aws
 from pipeline.runtime.errors import PipelineError
 from pipeline.runtime.jobs import JobStatus, JobStore
 from pipeline.runtime.messages import JobItem, execution_arn
+from pipeline.tools.cli import ops
 from pipeline.tools.console import graph, health, rejects, rows
 from pipeline.tools.console.sql import Catalog, read_only_statement
 from pipeline.tools.operate.executions import job_executions, list_executions, timeline

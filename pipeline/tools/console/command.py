@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli import ops
-from pipeline.cli.options import aws_options, target
+from pipeline.tools.cli import ops
+from pipeline.tools.cli.options import aws_options, target
 
 
 @click.command("console")

@@ -116,8 +116,8 @@ def decode_columns(table: pa.Table, columns: list[tuple[str, str]], names: set[s
 
 
 def _outputs(stage: str | None) -> dict[str, str]:
-    from pipeline.cli import ops
-    from pipeline.cli.target import resolve
+    from pipeline.tools.cli import ops
+    from pipeline.tools.cli.target import resolve
 
     return ops.outputs(resolve(stage))
 

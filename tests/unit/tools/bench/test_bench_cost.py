@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import bench_cmd
-from pipeline.cli.main import cli
 from pipeline.tools.bench import imports, observe, references, report
 from pipeline.tools.bench.run import default_page_rows
+from pipeline.tools.cli import bench_cmd
+from pipeline.tools.cli.main import cli
 from pipeline.tools.cost import model
 from pipeline.tools.sample import write_orders
 

@@ -98,7 +98,7 @@ def test_bundled_schemas_are_the_source_schemas(code_zip, schemas):
 
 
 def test_bundled_modules_only_import_bundled_pipeline_modules(code_zip, zip_names):
-    """A handler importing pipeline.cli (left out of the zip) would fail at Lambda cold start."""
+    """A handler importing pipeline.tools.cli (left out of the zip) would fail at Lambda cold start."""
     archive = zipfile.ZipFile(io.BytesIO(code_zip))
     sources = [n for n in zip_names if n.endswith(".py")]
     modules = {n.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for n in sources}

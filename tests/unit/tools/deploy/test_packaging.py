@@ -189,7 +189,7 @@ def test_build_with_a_platform_adds_the_layer(layer_zips):
 
 
 def test_package_command_writes_and_reports_every_artefact(layer_zips, tmp_path: Path):
-    from pipeline.cli.main import cli
+    from pipeline.tools.cli.main import cli
 
     result = CliRunner().invoke(cli, ["package", "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output

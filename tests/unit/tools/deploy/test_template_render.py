@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO
 
-from pipeline.cli.ship import package_command
+from pipeline.tools.cli.ship import package_command
 from pipeline.tools.deploy import package
 from pipeline.tools.deploy.cfn_yaml import load_template
 from pipeline.tools.deploy.functions import ALARM_TYPE, FUNCTION_TYPE, TemplateError, expand

@@ -82,7 +82,7 @@ def test_since_rejects_anything_else_with_one_line(text) -> None:
 
 
 def test_the_cli_default_deadline_is_the_sweeps() -> None:
-    from pipeline.cli.operate_cmd import sweep as sweep_command
+    from pipeline.tools.cli.operate_cmd import sweep as sweep_command
 
     option = next(p for p in sweep_command.params if p.name == "older_than")
     assert option.default == sweep.DEFAULT_DEADLINE_S

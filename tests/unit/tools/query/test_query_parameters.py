@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 from pyathena.formatter import DefaultParameterFormatter
 
-from pipeline.cli.main import cli
+from pipeline.tools.cli.main import cli
 from pipeline.tools.query import QueryParameterError, check_parameters, parse_parameters
 
 

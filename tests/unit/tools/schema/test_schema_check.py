@@ -8,10 +8,10 @@ import pyarrow.compute as pc
 from click.testing import CliRunner
 from conftest import SCHEMAS, orders_document, validate_csv
 
-from pipeline.cli.main import cli
 from pipeline.runtime.contract.loader import load_contract_file
 from pipeline.runtime.rows.records import split_header
 from pipeline.runtime.sinks.text_format import partition_values
+from pipeline.tools.cli.main import cli
 from pipeline.tools.sample import write_orders
 from pipeline.tools.schema.check import Paging, check_file, rule_of
 

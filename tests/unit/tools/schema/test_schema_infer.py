@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.cli.main import cli
 from pipeline.runtime.errors import TerminalError
+from pipeline.tools.cli.main import cli
 from pipeline.tools.schema.check import Paging, check_file
 from pipeline.tools.schema.infer import ENUM_MAX, infer
 from pipeline.tools.schema.sample import read_sample

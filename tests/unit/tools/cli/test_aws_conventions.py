@@ -17,8 +17,8 @@ from typing import ClassVar
 import pytest
 from botocore import exceptions as boto
 
-from pipeline.cli.target import resolve
 from pipeline.runtime import aws
+from pipeline.tools.cli.target import resolve
 from pipeline.tools.deploy.stack import _template_url
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.target import resolve
-from pipeline.cli.views import console, err, show_artefacts
 from pipeline.runtime.errors import PipelineError
+from pipeline.tools.cli.target import resolve
+from pipeline.tools.cli.views import console, err, show_artefacts
 
 
 @click.command("package")

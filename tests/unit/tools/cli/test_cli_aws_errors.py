@@ -14,16 +14,16 @@ import pytest
 from botocore import exceptions as boto
 from click.testing import CliRunner
 
-from pipeline.cli.errors import describe
-from pipeline.cli.main import cli
 from pipeline.runtime import aws
+from pipeline.tools.cli.errors import describe
+from pipeline.tools.cli.main import cli
 
 
 @pytest.fixture
 def bare(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     """No region, no credentials, no metadata service: a machine where AWS was never configured.
 
-    `--region` and `--profile` set the process's variables (`pipeline.cli.target.resolve`): all are put back."""
+    `--region` and `--profile` set the process's variables (`pipeline.tools.cli.target.resolve`): all are put back."""
     saved = dict(os.environ)
     for name in list(os.environ):
         if name.startswith(("AWS_", "PIPELINE_")):

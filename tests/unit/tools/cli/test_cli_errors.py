@@ -13,14 +13,14 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from click.testing import CliRunner
 
-from pipeline.cli.errors import ErrorBoundary, describe
-from pipeline.cli.main import cli
 from pipeline.runtime import aws
+from pipeline.tools.cli.errors import ErrorBoundary, describe
+from pipeline.tools.cli.main import cli
 
 
 @pytest.fixture
 def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The environment `pipeline.cli.target.resolve` sets for the local cloud, with call recording on."""
+    """The environment `pipeline.tools.cli.target.resolve` sets for the local cloud, with call recording on."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4599")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")

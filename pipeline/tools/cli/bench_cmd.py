@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from pipeline.cli.exits import Exit
-from pipeline.cli.views import console, cost_table, emit_json, err
 from pipeline.runtime.errors import PipelineError
+from pipeline.tools.cli.exits import Exit
+from pipeline.tools.cli.views import console, cost_table, emit_json, err
 
 OUT = Path("bench-results")
 

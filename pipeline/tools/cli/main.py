@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli import (
+from pipeline.tools.cli import (
     bench_cmd,
     data_cmd,
     deploy_cmd,
@@ -22,7 +22,7 @@ from pipeline.cli import (
     ship,
     statemachine_cmd,
 )
-from pipeline.cli.errors import ErrorBoundary
+from pipeline.tools.cli.errors import ErrorBoundary
 from pipeline.tools.console.command import console_command
 
 

@@ -70,7 +70,7 @@ _PARAMETERS = {
 
 
 def _local() -> bool:
-    """Whether this command talks to the local cloud (`pipeline.cli.target.resolve` set its endpoint)."""
+    """Whether this command talks to the local cloud (`pipeline.tools.cli.target.resolve` set its endpoint)."""
     return bool(os.environ.get("AWS_ENDPOINT_URL"))
 
 
@@ -195,7 +195,7 @@ class ErrorBoundary(click.Group):
         except Exception as exc:
             if debugging(ctx):
                 raise
-            from pipeline.cli.views import err
+            from pipeline.tools.cli.views import err
 
             err.print(f"[red]error:[/] {escape(describe(exc))}", soft_wrap=True)
             sys.exit(1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from pipeline.cli.main import cli
+from pipeline.tools.cli.main import cli
 
 TALKS_TO_AWS = [
     "outputs", "deploy", "ingest", "jobs", "jobs show", "jobs wait", "executions", "executions show", "query",

@@ -29,7 +29,7 @@ _LEVEL_STYLE = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow", "DEBUG":
 
 
 def show_log_lines(lines: list[Any], as_json: bool, streaming: bool = False) -> None:
-    """`time function LEVEL message {fields}` per log line (`pipeline.cli.logs.LogLine`), escaped; or JSON: a list,
+    """`time function LEVEL message {fields}` per log line (`cli.logs.LogLine`), escaped; or JSON: a list,
     or (``streaming``, as `--follow` prints them) one object a line."""
     if as_json and not streaming:
         emit_json([line.as_dict() for line in lines])

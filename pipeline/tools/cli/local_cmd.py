@@ -7,9 +7,9 @@ import sys
 import click
 from rich.markup import escape
 
-from pipeline.cli import ops
-from pipeline.cli.target import resolve
-from pipeline.cli.views import Ticker, console, emit_json, err, local_state, mapping_table
+from pipeline.tools.cli import ops
+from pipeline.tools.cli.target import resolve
+from pipeline.tools.cli.views import Ticker, console, emit_json, err, local_state, mapping_table
 
 
 @click.group()

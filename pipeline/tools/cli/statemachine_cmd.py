@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from pipeline.cli import views
-from pipeline.cli.exits import Exit
 from pipeline.runtime.errors import PipelineError
+from pipeline.tools.cli import views
+from pipeline.tools.cli.exits import Exit
 
 
 @click.group()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.cli.logs import _parse, log_groups
+from pipeline.tools.cli.logs import _parse, log_groups
 
 
 def test_only_lines_whose_correlation_id_is_the_job_are_kept() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli import ops, views
-from pipeline.cli.options import aws_options, json_option, target
+from pipeline.tools.cli import ops, views
+from pipeline.tools.cli.options import aws_options, json_option, target
 
 
 @click.group(invoke_without_command=True)

@@ -9,8 +9,8 @@ from importlib import metadata
 import click
 from click.testing import CliRunner
 
-from pipeline.cli.exits import Exit
-from pipeline.cli.main import cli
+from pipeline.tools.cli.exits import Exit
+from pipeline.tools.cli.main import cli
 
 
 def test_python_dash_m_pipeline_is_the_cli_and_its_version_is_the_packages() -> None:

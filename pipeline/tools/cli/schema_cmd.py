@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli import views
-from pipeline.cli.options import aws_options, json_option, target
 from pipeline.runtime.errors import PipelineError
+from pipeline.tools.cli import views
+from pipeline.tools.cli.options import aws_options, json_option, target
 
 FILE = click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 SCHEMAS = click.option(

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.cli.target import Cloud
 from pipeline.runtime.errors import PipelineError
+from pipeline.tools.cli.target import Cloud
 
 if TYPE_CHECKING:
     from pipeline.tools.local import LocalCloud

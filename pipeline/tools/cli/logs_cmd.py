@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli import ops, views
-from pipeline.cli.options import aws_options, json_option, target
+from pipeline.tools.cli import ops, views
+from pipeline.tools.cli.options import aws_options, json_option, target
 
 
 @click.command("logs")
@@ -15,8 +15,8 @@ from pipeline.cli.options import aws_options, json_option, target
 @json_option
 def logs(job_id: str, follow: bool, as_json: bool) -> None:
     """Show every function's log lines for one job (its id, or the first characters of it), oldest first."""
-    from pipeline.cli import logs as job_logs
     from pipeline.runtime.jobs.model import FINISHED
+    from pipeline.tools.cli import logs as job_logs
 
     outs = ops.outputs(target())
     job = ops.resolve_job(outs, job_id)

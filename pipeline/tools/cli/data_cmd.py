@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from pipeline.cli import ops, views
-from pipeline.cli.exits import Exit
-from pipeline.cli.options import aws_options, json_option, target
-from pipeline.cli.target import resolve
 from pipeline.runtime.errors import PipelineError
+from pipeline.tools.cli import ops, views
+from pipeline.tools.cli.exits import Exit
+from pipeline.tools.cli.options import aws_options, json_option, target
+from pipeline.tools.cli.target import resolve
 
 
 def wait_showing_progress(

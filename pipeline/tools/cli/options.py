@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pipeline.cli.target import Cloud, resolve
+from pipeline.tools.cli.target import Cloud, resolve
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CHOSEN = "pipeline.target"  # in click's `Context.meta`, which a group's context shares with its commands'
