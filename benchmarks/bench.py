@@ -5,7 +5,7 @@ Same as `pipeline bench --rows ROWS ...`; e.g. the CI smoke run: `python benchma
 
 import sys
 
-from pipeline.cli.main import cli
+from pipeline.tools.cli.main import cli
 
 if __name__ == "__main__":
     args = sys.argv[1:]

@@ -20,7 +20,7 @@ from typing import Any
 
 def run(rows: int, path: Path, checkpoints: bool) -> dict[str, Any]:
     from pipeline.tools.bench.cloud import private_cloud
-    from pipeline.cli import ops
+    from pipeline.tools.cli import ops
 
     os.environ["PIPELINE_CHECKPOINTS"] = "on" if checkpoints else "off"
     with tempfile.TemporaryDirectory() as work, private_cloud(Path(work), lambda line: None) as bench:

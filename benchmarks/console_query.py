@@ -20,8 +20,8 @@ MODES = ("fetch-all", "paged", "console")
 def measure(mode: str, sql: str, stage: str | None) -> dict[str, object]:
     import pyathena.result_set
 
-    from pipeline.cli import ops
-    from pipeline.cli.target import resolve
+    from pipeline.tools.cli import ops
+    from pipeline.tools.cli.target import resolve
     from pipeline.tools.console.api import MAX_QUERY_ROWS, ConsoleApi
     from pipeline.tools.query import run_query
 
