@@ -63,13 +63,13 @@ def _private_dirty(pid: int) -> int:
 
 def _items(rows: int) -> Any:
     """Wire JSON of ``rows`` orders items, page by page, as the page processors build them."""
-    from pipeline.tools.bench.references import pages
     from pipeline.runtime.contract import load_contract
     from pipeline.runtime.rows.parse import parse_page
     from pipeline.runtime.rows.store_rules import apply_store_rules
     from pipeline.runtime.rows.validate import validate_page
-    from pipeline.tools.sample import write_orders
     from pipeline.runtime.sinks.dynamodb import encode_items
+    from pipeline.tools.bench.references import pages
+    from pipeline.tools.sample import write_orders
 
     contract = load_contract("orders")
     with tempfile.TemporaryDirectory() as tmp:
