@@ -299,6 +299,14 @@ class JobStore:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def delete_pages(self, job_id: str, pages: list[int]) -> None:
+        """Delete page items of a job (a redrive that retires them; `pipeline.tools.operate.redrive`)."""
+        requests = [{"DeleteRequest": {"Key": self._key(job_id, page_item(p))}} for p in pages]
+        for i in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table: requests[i : i + 25]}
+            while pending:
+                pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
     def jobs(self) -> list[JobItem]:
         """Every job item, newest first."""
         items: list[JobItem] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.runtime import failpoints
 from pipeline.runtime.config import Settings
-from pipeline.runtime.contract import load_contract
+from pipeline.runtime.contract import Contract, check_same_contract, load_contract
 from pipeline.runtime.jobs import JobStore
 from pipeline.runtime.jobs.callbacks import resume_if_complete
 from pipeline.runtime.messages import JobItem, PageDescriptor
@@ -42,6 +42,27 @@ def oversized_record(descriptor: PageDescriptor) -> Oversized:
     )
 
 
+def is_stale(descriptor: PageDescriptor, contract: Contract, jobs: JobStore) -> bool:
+    """True when the descriptor was published under another contract than this code's and its job has been
+    repaged since under a newer one (a late retry of a page a redrive retired): it is dropped unprocessed."""
+    started = descriptor.get("contract")
+    if not started or started == contract.fingerprint:
+        return False
+    job = jobs.get(descriptor["job_id"]) or {}
+    return job.get("contract") != started
+
+
+def check_contract(descriptor: PageDescriptor, contract: Contract, jobs: JobStore) -> None:
+    """Refuse to process a page under another contract than its job started with (ADR 9): mark the job
+    `contract_changed` (so a redrive retires its pages) and raise `ContractChangedError`; the page is retried
+    (a deploy that updates the functions one after another ends in seconds) and then dead-lettered."""
+    try:
+        check_same_contract(descriptor["dataset"], descriptor.get("contract"), contract.fingerprint)
+    except Exception:
+        jobs.update_job(descriptor["job_id"], {"contract_changed": contract.fingerprint})
+        raise
+
+
 def process_descriptor(descriptor: PageDescriptor, settings: Settings, attempt: int = 1) -> JobItem | None:
     """Process one page exactly once in effect; returns the job after counting, or None for a duplicate.
 
@@ -52,8 +73,11 @@ def process_descriptor(descriptor: PageDescriptor, settings: Settings, attempt: 
     if jobs.page_done(job_id, page):  # a duplicate delivery, or a page republished by a redrive
         return None
     try:
+        contract = load_contract(descriptor["dataset"])
+        if is_stale(descriptor, contract, jobs):
+            return None
         with failpoints.attempt(attempt):
-            contract = load_contract(descriptor["dataset"])
+            check_contract(descriptor, contract, jobs)
             if descriptor.get("oversized"):
                 record = oversized_record(descriptor)
                 result = process_oversized(record, contract, job_id=job_id, page=page, settings=settings)
@@ -79,6 +103,7 @@ def process_descriptor(descriptor: PageDescriptor, settings: Settings, attempt: 
             "start": descriptor["start"],
             "end": descriptor["end"],
             "first_line": descriptor["first_line"],
+            "contract": contract.fingerprint,
         },
     )
     if job is not None:
