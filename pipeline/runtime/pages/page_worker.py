@@ -42,25 +42,21 @@ def oversized_record(descriptor: PageDescriptor) -> Oversized:
     )
 
 
-def is_stale(descriptor: PageDescriptor, contract: Contract, jobs: JobStore) -> bool:
-    """True when the descriptor was published under another contract than this code's and its job has been
-    repaged since under a newer one (a late retry of a page a redrive retired): it is dropped unprocessed."""
+def refuse_other_contract(descriptor: PageDescriptor, contract: Contract, jobs: JobStore) -> bool:
+    """Whether the page must not be processed under this code's ``contract`` (ADR 9).
+
+    A descriptor published under another contract fails with `ContractChangedError` after marking its job
+    `contract_changed` (so a redrive retires the job's pages); the page is retried as any failed page is (a
+    deploy updates the functions one after another, so the retry may meet the job's contract again) and then
+    dead-lettered. True (drop it, a duplicate) when the job has been repaged under another contract since.
+    """
     started = descriptor.get("contract")
     if not started or started == contract.fingerprint:
         return False
-    job = jobs.get(descriptor["job_id"]) or {}
-    return job.get("contract") != started
-
-
-def check_contract(descriptor: PageDescriptor, contract: Contract, jobs: JobStore) -> None:
-    """Refuse to process a page under another contract than its job started with (ADR 9): mark the job
-    `contract_changed` (so a redrive retires its pages) and raise `ContractChangedError`; the page is retried
-    (a deploy that updates the functions one after another ends in seconds) and then dead-lettered."""
-    try:
-        check_same_contract(descriptor["dataset"], descriptor.get("contract"), contract.fingerprint)
-    except Exception:
-        jobs.update_job(descriptor["job_id"], {"contract_changed": contract.fingerprint})
-        raise
+    if not jobs.mark_contract_changed(descriptor["job_id"], started, contract.fingerprint):
+        return True
+    check_same_contract(descriptor["dataset"], started, contract.fingerprint)  # raises ContractChangedError
+    return False
 
 
 def process_descriptor(descriptor: PageDescriptor, settings: Settings, attempt: int = 1) -> JobItem | None:
@@ -74,10 +70,9 @@ def process_descriptor(descriptor: PageDescriptor, settings: Settings, attempt: 
         return None
     try:
         contract = load_contract(descriptor["dataset"])
-        if is_stale(descriptor, contract, jobs):
+        if refuse_other_contract(descriptor, contract, jobs):
             return None
         with failpoints.attempt(attempt):
-            check_contract(descriptor, contract, jobs)
             if descriptor.get("oversized"):
                 record = oversized_record(descriptor)
                 result = process_oversized(record, contract, job_id=job_id, page=page, settings=settings)

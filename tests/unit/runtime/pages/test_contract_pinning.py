@@ -46,6 +46,12 @@ class FakeJobs:
         self.removed += tuple(remove)
         return self.job
 
+    def mark_contract_changed(self, job_id: str, started_under: str, current: str) -> bool:
+        if self.job.get("contract") != started_under:  # the condition DynamoDB checks
+            return False
+        self.job["contract_changed"] = current
+        return True
+
     def page_done(self, job_id: str, page: int) -> bool:
         return False
 
