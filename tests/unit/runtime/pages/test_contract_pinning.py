@@ -226,3 +226,16 @@ def test_a_redrive_retires_the_pages_written_under_the_old_contract(monkeypatch)
     assert jobs.job["rows_input"] == 0 and jobs.job["pages_done"] == 0 and jobs.job["outputs_deleted"] == 3
     assert not {"contract", "contract_changed", "cursor"} & set(jobs.job)
     assert result["pages_retired"] == 2 and "contract changed" in result["detail"]
+
+
+def test_a_retried_inline_delivery_never_mixes_pages_of_two_contracts(monkeypatch):
+    from pipeline.runtime.arrival import upload
+    from pipeline.runtime.arrival.events import ObjectRef
+
+    jobs = FakeJobs({"job_id": "j1"}, [{"page": 0, "status": "DONE", "contract": OLD.fingerprint}])
+    monkeypatch.setattr(upload, "open_stream", lambda raw, gzipped, settings: None)
+    monkeypatch.setattr(upload, "inline_pages", lambda stream, contract, settings: ("id,amount", iter([])))
+    ref = ObjectRef("in", "things/a.csv", 10, "e", "v", "01", "2026-01-01T00:00:00.000Z")
+    with pytest.raises(ContractChangedError):
+        upload.process_inline(ref, NEW, jobs, Settings())  # type: ignore[arg-type]
+    assert jobs.job["contract_changed"] == NEW.fingerprint and jobs.recorded == []
