@@ -64,6 +64,7 @@ class Cursor(TypedDict):
     continue_in_new_execution: bool
     iteration: int
     execution: NotRequired[int]
+    contract: NotRequired[str]  # the fingerprint of the contract the header was checked against (ADR 9)
 
 
 class ExecutionInput(TypedDict):
@@ -93,6 +94,7 @@ class PageDescriptor(TypedDict):
     end: int
     first_line: int
     header: str
+    contract: NotRequired[str]  # the fingerprint of the contract the job started under (ADR 9)
     oversized: NotRequired[bool]  # one record over the limit: rejected unread
     last_line: NotRequired[int]
     unterminated: NotRequired[bool]
@@ -118,6 +120,7 @@ class PageItem(TypedDict, total=False):
     first_line: int
     attempts: int
     last_error: str
+    contract: str  # the fingerprint of the contract the page was processed under
     descriptor: PageDescriptor
     finished_at: str
     updated_at: str
@@ -159,6 +162,8 @@ class JobItem(TypedDict, total=False):
     outputs: list[str]
     outputs_deleted: int
     cursor: Cursor
+    contract: str  # the fingerprint of the contract the job started under (a paged job; ADR 9)
+    contract_changed: str  # the fingerprint a page or the pager met instead: a redrive retires the job's pages
     execution_arn: str
     executions: list[str]  # a string set in DynamoDB, a list once read
     task_token: str
@@ -191,10 +196,17 @@ class JobSummary(TypedDict, total=False):
 
 
 def new_cursor(
-    *, offset: int = 0, page: int = 0, line: int = 1, header: str = "", execution: int | None = None
+    *,
+    offset: int = 0,
+    page: int = 0,
+    line: int = 1,
+    header: str = "",
+    execution: int | None = None,
+    contract: str | None = None,
 ) -> Cursor:
     """A cursor at the start of an execution: at the first data byte, or where ``offset``/``page``/``line`` say
-    paging stopped (with the ``header`` read then); ``execution`` numbers the state machine execution."""
+    paging stopped (with the ``header`` read then, under the ``contract`` fingerprint); ``execution`` numbers
+    the state machine execution."""
     cursor: Cursor = {
         "offset": offset,
         "page": page,
@@ -206,6 +218,8 @@ def new_cursor(
     }
     if execution is not None:
         cursor["execution"] = execution
+    if contract:
+        cursor["contract"] = contract
     return cursor
 
 

@@ -11,7 +11,15 @@ from botocore.exceptions import ClientError
 from pipeline.runtime import aws, failpoints
 from pipeline.runtime.arrival.events import ObjectRef
 from pipeline.runtime.config import Settings
-from pipeline.runtime.contract import Contract, ContractError, UnknownDatasetError, dataset_for_key, load_contract
+from pipeline.runtime.contract import (
+    Contract,
+    ContractChangedError,
+    ContractError,
+    UnknownDatasetError,
+    check_same_contract,
+    dataset_for_key,
+    load_contract,
+)
 from pipeline.runtime.errors import TerminalError
 from pipeline.runtime.jobs import JobStatus, JobStore
 from pipeline.runtime.jobs.model import job_summary
@@ -104,6 +112,12 @@ def process_inline(ref: ObjectRef, contract: Contract, jobs: JobStore, settings:
     header, pages = inline_pages(open_stream(lambda: _raw(ref), gzipped, settings), contract, settings)
     read_ms = int((time.perf_counter() - started) * 1000)  # with a .gz file's first pass
     done = {int(p["page"]): p for p in jobs.pages(ref.job_id) if p.get("status") == PageStatus.DONE}
+    for item in done.values():  # a retried delivery after a redeploy: never mix two layouts in one job (ADR 9)
+        try:
+            check_same_contract(contract.dataset, item.get("contract"), contract.fingerprint)
+        except ContractChangedError:
+            jobs.update_job(ref.job_id, {"contract_changed": contract.fingerprint})
+            raise
     outputs: set[str] = set()
     total = 0
     with failpoints.attempt(int((jobs.get(ref.job_id) or {}).get("attempts") or 1)):  # for attempt-limited ones
@@ -126,7 +140,7 @@ def process_inline(ref: ObjectRef, contract: Contract, jobs: JobStore, settings:
                     settings=settings,
                     before_write=functools.partial(jobs.note_outputs, ref.job_id, number),
                 )
-            jobs.record_page(ref.job_id, number, result.as_item())
+            jobs.record_page(ref.job_id, number, {**result.as_item(), "contract": contract.fingerprint})
             outputs.update(result.outputs)
     jobs.update_job(ref.job_id, {"mode": JobMode.INLINE.value, "pages_total": total, "read_ms": read_ms})
     register_partitions(settings.glue_database, settings.results_bucket, sorted(outputs))

@@ -29,10 +29,22 @@ def bundled_schemas_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "_schemas"
 
 
+def shipped_schemas_dir() -> Path:
+    """The schemas that ship with the code: the repository's `schemas/` in a checkout, else the wheel's copy
+    (`pipeline/_shipped/schemas`, written by setup.py)."""
+    here = Path(__file__).resolve()
+    in_tree = here.parents[3] / "schemas"
+    return in_tree if in_tree.is_dir() else here.parents[2] / "_shipped" / "schemas"
+
+
 def source_schemas_dir() -> Path:
-    """The schemas a build or an operator command reads: `PIPELINE_SCHEMAS_DIR`, else the repository's `schemas/`."""
+    """The schemas a build or an operator command reads: `PIPELINE_SCHEMAS_DIR`, else the current directory's
+    `schemas/`, else the shipped ones (`shipped_schemas_dir`). One folder, never a merge of two."""
     configured = os.environ.get(SCHEMAS_ENV)
-    return Path(configured) if configured else Path(__file__).resolve().parents[3] / "schemas"
+    if configured:
+        return Path(configured)
+    local = Path.cwd() / "schemas"
+    return local if local.is_dir() else shipped_schemas_dir()
 
 
 def schemas_dir() -> Path:

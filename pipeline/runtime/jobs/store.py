@@ -299,6 +299,35 @@ class JobStore:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def mark_contract_changed(self, job_id: str, started_under: str, current: str) -> bool:
+        """Note on the job that its pages met contract ``current`` (ADR 9), if the job still runs under
+        ``started_under``; False when it does not (it was repaged under another contract since)."""
+        try:
+            self._client.update_item(
+                TableName=self.table,
+                Key=self._key(job_id),
+                UpdateExpression="SET contract_changed = :current, updated_at = :now",
+                ConditionExpression="contract = :started",
+                ExpressionAttributeValues={
+                    ":current": {"S": current},
+                    ":started": {"S": started_under},
+                    ":now": {"S": now_iso()},
+                },
+            )
+        except ClientError as exc:
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def delete_pages(self, job_id: str, pages: list[int]) -> None:
+        """Delete page items of a job (a redrive that retires them; `pipeline.tools.operate.redrive`)."""
+        requests = [{"DeleteRequest": {"Key": self._key(job_id, page_item(p))}} for p in pages]
+        for i in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table: requests[i : i + 25]}
+            while pending:
+                pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
     def jobs(self) -> list[JobItem]:
         """Every job item, newest first."""
         items: list[JobItem] = []

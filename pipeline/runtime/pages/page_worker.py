@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.runtime import failpoints
 from pipeline.runtime.config import Settings
-from pipeline.runtime.contract import load_contract
+from pipeline.runtime.contract import Contract, check_same_contract, load_contract
 from pipeline.runtime.jobs import JobStore
 from pipeline.runtime.jobs.callbacks import resume_if_complete
 from pipeline.runtime.messages import JobItem, PageDescriptor
@@ -42,6 +42,23 @@ def oversized_record(descriptor: PageDescriptor) -> Oversized:
     )
 
 
+def refuse_other_contract(descriptor: PageDescriptor, contract: Contract, jobs: JobStore) -> bool:
+    """Whether the page must not be processed under this code's ``contract`` (ADR 9).
+
+    A descriptor published under another contract fails with `ContractChangedError` after marking its job
+    `contract_changed` (so a redrive retires the job's pages); the page is retried as any failed page is (a
+    deploy updates the functions one after another, so the retry may meet the job's contract again) and then
+    dead-lettered. True (drop it, a duplicate) when the job has been repaged under another contract since.
+    """
+    started = descriptor.get("contract")
+    if not started or started == contract.fingerprint:
+        return False
+    if not jobs.mark_contract_changed(descriptor["job_id"], started, contract.fingerprint):
+        return True
+    check_same_contract(descriptor["dataset"], started, contract.fingerprint)  # raises ContractChangedError
+    return False
+
+
 def process_descriptor(descriptor: PageDescriptor, settings: Settings, attempt: int = 1) -> JobItem | None:
     """Process one page exactly once in effect; returns the job after counting, or None for a duplicate.
 
@@ -52,8 +69,10 @@ def process_descriptor(descriptor: PageDescriptor, settings: Settings, attempt: 
     if jobs.page_done(job_id, page):  # a duplicate delivery, or a page republished by a redrive
         return None
     try:
+        contract = load_contract(descriptor["dataset"])
+        if refuse_other_contract(descriptor, contract, jobs):
+            return None
         with failpoints.attempt(attempt):
-            contract = load_contract(descriptor["dataset"])
             if descriptor.get("oversized"):
                 record = oversized_record(descriptor)
                 result = process_oversized(record, contract, job_id=job_id, page=page, settings=settings)
@@ -79,6 +98,7 @@ def process_descriptor(descriptor: PageDescriptor, settings: Settings, attempt: 
             "start": descriptor["start"],
             "end": descriptor["end"],
             "first_line": descriptor["first_line"],
+            "contract": contract.fingerprint,
         },
     )
     if job is not None:

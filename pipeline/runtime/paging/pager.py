@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.runtime import aws, failpoints
 from pipeline.runtime.config import Settings
-from pipeline.runtime.contract import load_contract
+from pipeline.runtime.contract import ContractChangedError, check_same_contract, load_contract
 from pipeline.runtime.jobs import JobStore
 from pipeline.runtime.messages import Cursor, JobRef, PageDescriptor
 from pipeline.runtime.paging.cutter import cut_pages
@@ -53,12 +53,20 @@ def page_through(
     """Publish up to `pages_per_iteration` pages from ``cursor``; return the next cursor.
 
     The cursor and the execution are kept on the job, so `pipeline redrive` can resume paging where an
-    interrupted execution stopped.
+    interrupted execution stopped. The first iteration records the fingerprint of the contract the header was
+    checked against; a later one that finds another contract bundled (a redeploy) publishes nothing and fails
+    with `ContractChangedError` (ADR 9).
     """
     cursor = cursor.copy()
+    fingerprint = load_contract(job["dataset"]).fingerprint
     if not cursor.get("header"):
         header, offset, line = read_header(job)
-        cursor.update({"header": header, "offset": offset, "line": line})
+        cursor.update({"header": header, "offset": offset, "line": line, "contract": fingerprint})
+    try:
+        check_same_contract(job["dataset"], cursor.get("contract"), fingerprint)
+    except ContractChangedError:
+        JobStore(settings.jobs_table).update_job(job["job_id"], {"contract_changed": fingerprint})
+        raise
     size = int(job["size"])
     descriptors: list[PageDescriptor] = []
     next_offset, next_line = int(cursor["offset"]), int(cursor["line"])
@@ -87,6 +95,7 @@ def page_through(
                     "end": span.end,
                     "first_line": span.first_line,
                     "header": cursor["header"],
+                    "contract": cursor.get("contract") or "",
                 }
                 if span.oversized:  # one record over the limit: its page processor rejects it unread
                     descriptor.update(
@@ -117,6 +126,8 @@ def page_through(
         }
     )
     progress = {"pages_published": cursor["page"], "bytes_paged": next_offset, "paging_done": done, "cursor": cursor}
+    if cursor.get("contract"):
+        progress["contract"] = cursor["contract"]
     executions: dict[str, int | set[str]] | None = {"executions": {execution_arn}} if execution_arn else None
     JobStore(settings.jobs_table).update_job(
         job["job_id"], progress | ({"execution_arn": execution_arn} if execution_arn else {}), add=executions

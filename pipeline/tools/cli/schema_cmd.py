@@ -17,7 +17,7 @@ SCHEMAS = click.option(
     "schemas_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Schemas folder (default $PIPELINE_SCHEMAS_DIR, else the repository's schemas/).",
+    help="Schemas folder (default $PIPELINE_SCHEMAS_DIR, else ./schemas, else the shipped ones).",
 )
 JSON = json_option
 

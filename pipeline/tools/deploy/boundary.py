@@ -18,7 +18,10 @@ from pipeline.runtime.errors import PipelineError
 
 NAME = "pipeline-role-boundary"
 PATH = "/pipeline/"
-DOCUMENT = Path(__file__).resolve().parents[3] / "docs" / "permissions-boundary.json"
+_IN_TREE = Path(__file__).resolve().parents[3] / "docs" / "permissions-boundary.json"
+# a wheel install carries a copy (setup.py)
+_SHIPPED = Path(__file__).resolve().parents[2] / "_shipped" / "docs" / "permissions-boundary.json"
+DOCUMENT = _IN_TREE if _IN_TREE.is_file() else _SHIPPED
 DESCRIPTION = "Permissions boundary of every role of the s3-csv-pipeline stacks (docs/permissions-boundary.json)."
 _MAX_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
 

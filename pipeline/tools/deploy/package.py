@@ -27,11 +27,11 @@ from pipeline.tools.deploy.datasets import add_dataset_tables
 from pipeline.tools.deploy.functions import expand
 from pipeline.tools.schema.metaschema import load_checked_contracts
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[3]  # the repository, or the site-packages of a wheel install
+SHIPPED = ROOT / "pipeline" / "_shipped"  # a wheel's copy of the top-level deployment data (setup.py)
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SOURCE_PACKAGES = ("handlers", "pipeline/runtime")  # exactly what ships; operator tools live in pipeline/tools
 BUNDLED_SCHEMAS = "pipeline/runtime/_schemas"
-TEMPLATE = ROOT / "cloudformation" / "template.yaml"
 REQUIREMENTS = Path(__file__).with_name("layer-requirements.txt")
 MAX_ZIP_BYTES = 10 * 1024 * 1024
 RUNTIMES = ("python3.12", "python3.13")
@@ -106,6 +106,21 @@ class Artefacts:
         out.update(self.definitions)
         out["template.json"] = template_body(self.template)
         return out
+
+
+def data_dir(root: Path, folder: str) -> Path:
+    """A top-level deployment data folder (`cloudformation`, `statemachines`) of ``root``: the repository's own,
+    or, for this installation outside a checkout, the wheel's copy."""
+    in_tree = root / folder
+    return SHIPPED / folder if root == ROOT and not in_tree.is_dir() else in_tree
+
+
+def template_path(root: Path = ROOT) -> Path:
+    """The source template (`cloudformation/template.yaml`)."""
+    return data_dir(root, "cloudformation") / "template.yaml"
+
+
+TEMPLATE = template_path()
 
 
 def template_body(template: dict) -> bytes:
@@ -244,7 +259,7 @@ def check_size(name: str, data: bytes, limit: int = MAX_ZIP_BYTES) -> None:
 
 def expanded_template(root: Path = ROOT) -> dict:
     """The source template with its `Pipeline::Function` and `Pipeline::Alarm` entries rendered (ADR 8)."""
-    return expand(load_template(root / TEMPLATE.relative_to(ROOT)))
+    return expand(load_template(template_path(root)))
 
 
 def packaged_template(root: Path = ROOT, contracts: dict | None = None) -> dict:
@@ -268,7 +283,7 @@ def build(root: Path = ROOT, platform: Platform | None = None, cache: Path | Non
     if platform is not None:
         layer = Layer(build_layer_zip(platform, cache), platform)
         check_size("dependencies layer", layer.zip)
-    definitions = {p.name: p.read_bytes() for p in sorted((root / "statemachines").glob("*.asl.json"))}
+    definitions = {p.name: p.read_bytes() for p in sorted(data_dir(root, "statemachines").glob("*.asl.json"))}
     for body in definitions.values():
         json.loads(body)  # fail early on a broken definition
     template = packaged_template(root, contracts)

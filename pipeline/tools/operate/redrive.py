@@ -74,9 +74,46 @@ def redrive(outs: dict[str, str], job_id: str, *, repage: bool = False) -> dict[
         return {"job_id": job_id, "action": "none", "detail": detail}
     if _execution_status(job.get("execution_arn")) == "RUNNING":
         raise RedriveError(f"job {job_id} is still running in {job['execution_arn'].rsplit(':', 1)[-1]}")
+    retired = retire_pages(outs, store, job) if job.get("contract_changed") else None
     if job.get("mode") == "paged":
-        return _redrive_paged(outs, store, job, repage)
-    return _redrive_upload(outs, job)
+        result = _redrive_paged(outs, store, job, repage or retired is not None)
+    else:
+        result = _redrive_upload(outs, job)
+    if retired is not None:
+        result["detail"] = (
+            f"the contract changed while the job ran: its {retired['pages']} page(s) and {retired['files']} output "
+            f"file(s) were retired and the whole file is processed again under the new contract; {result['detail']}"
+        )
+        result["pages_retired"] = retired["pages"]
+    return result
+
+
+RESET_ON_RETIRE = {"rows_input": 0, "rows_valid": 0, "rows_rejected": 0, "pages_done": 0, "pages_published": 0}
+
+
+def retire_pages(outs: dict[str, str], store: JobStore, job: JobItem) -> dict[str, int]:
+    """Retire what a job's pages wrote under the contract it started with (ADR 9), as a re-upload retires an
+    older version: delete their output and rejects files, forget the pages and zero the job's counts, so that
+    repaging processes the whole file under the deployed contract. Returns the pages and files retired."""
+    job_id = job["job_id"]
+    pages = store.pages(job_id)
+    keys = set(store.output_keys(job_id)) | {str(p["rejects_key"]) for p in pages if p.get("rejects_key")}
+    s3 = aws.client("s3")
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), 1000):
+        s3.delete_objects(
+            Bucket=outs["ResultsBucket"],
+            Delete={"Objects": [{"Key": k} for k in ordered[i : i + 1000]], "Quiet": True},
+        )
+    store.delete_pages(job_id, [int(p["page"]) for p in pages])
+    store.update_job(
+        job_id,
+        {**RESET_ON_RETIRE, "bytes_paged": 0, "paging_done": False},
+        add={"outputs_deleted": len(ordered)},
+        remove=("contract_changed", "contract", "cursor", "pages_total"),
+    )
+    job.pop("cursor", None)
+    return {"pages": len(pages), "files": len(ordered)}
 
 
 def job_ref(job: JobItem) -> ObjectRef:
@@ -160,7 +197,13 @@ def _resume_cursor(job: JobItem, repage: bool) -> Cursor:
     stored = job.get("cursor")
     if repage or not stored or not stored.get("header"):
         return new_cursor()
-    return new_cursor(offset=stored["offset"], page=stored["page"], line=stored["line"], header=stored["header"])
+    return new_cursor(
+        offset=stored["offset"],
+        page=stored["page"],
+        line=stored["line"],
+        header=stored["header"],
+        contract=stored.get("contract"),
+    )
 
 
 def _redrive_paged(outs: dict[str, str], store: JobStore, job: JobItem, repage: bool) -> dict[str, Any]:

@@ -113,9 +113,9 @@ def _open(path: Path) -> BinaryIO:
 def default_paging() -> Paging:
     """The template's defaults for `InlineMaxBytes` and `PageRows` (what a stage runs with unless told otherwise)."""
     from pipeline.tools.deploy.cfn_yaml import load_template
-    from pipeline.tools.deploy.package import TEMPLATE
+    from pipeline.tools.deploy.package import template_path
 
-    parameters = load_template(TEMPLATE)["Parameters"]
+    parameters = load_template(template_path())["Parameters"]
     return Paging(int(parameters["InlineMaxBytes"]["Default"]), int(parameters["PageRows"]["Default"]))
 
 
