@@ -22,6 +22,7 @@ from pipeline.runtime.jobs import JobStore
 from pipeline.runtime.jobs.model import FINISHED
 from pipeline.tools.bench import references
 from pipeline.tools.bench.cloud import BenchCloud, private_cloud
+from pipeline.tools.bench.raw_trip import ran_at, raw_round_trip
 from pipeline.tools.bench.report import markdown
 from pipeline.tools.bench.run import default_page_rows, machine, run
 from pipeline.tools.bench.suites import (
@@ -105,6 +106,7 @@ def small_files(bench: BenchCloud, workdir: Path, files: int, progress: Progress
         sources.append((path.read_bytes(), f"orders/small/{path.name}"))
     single = workdir / "small-files" / "single.csv"
     write_orders(single, 1, seed=7, start_id=39_000_000)
+    raw = raw_reference(outs, single.read_bytes(), progress)
     alone = []
     for n in range(SINGLES):  # one at a time, each after the last finished
         at, upload = _put(outs, single.read_bytes(), f"orders/single/single-{n}.csv")
@@ -130,8 +132,27 @@ def small_files(bench: BenchCloud, workdir: Path, files: int, progress: Progress
         "complete": complete,
         "latency_s": percentiles(latencies),
         "single_file_s": percentiles(alone) | {"runs": SINGLES},
+        "raw_round_trip_s": raw,
         "job_status": "COMPLETE" if complete == files else f"{complete}/{files} COMPLETE",
     }
+
+
+def raw_reference(outs: dict[str, str], body: bytes, progress: Progress) -> dict[str, Any]:
+    """Seconds from upload to a trivial Lambda's run through S3 -> SNS -> SQS -> Lambda, one file at a time; an
+    error instead when this cloud cannot deploy it (the 1-row file alone is then the only reference)."""
+    try:
+        with raw_round_trip(outs) as function:
+            trips = []
+            for n in range(SINGLES):
+                key = f"bench-raw/raw-{n}.csv"
+                at, _ = _put(outs, body, key)
+                ran = ran_at(function, key)
+                trips.append(ran - at if ran else float("inf"))
+    except Exception as error:  # a reference this cloud cannot run is reported, not fatal
+        progress(f"raw S3 -> SNS -> SQS -> Lambda reference not measured: {error}")
+        return {"error": str(error)[:300]}
+    progress(f"raw S3 -> SNS -> SQS -> Lambda: {', '.join(f'{s:.2f}' for s in trips)} s")
+    return percentiles(trips) | {"runs": SINGLES}
 
 
 def s3_only(bench: BenchCloud, path: Path, progress: Progress) -> dict[str, Any]:
@@ -229,25 +250,41 @@ def restart(bench: BenchCloud, s3: dict[str, Any], progress: Progress) -> dict[s
     }
 
 
+def _small_file_rows(small: dict[str, Any]) -> list[RatioRow]:
+    """The burst's p50/p95/max against the raw round trip's p50 (else a 1-row file alone), and the 1-row file
+    alone against the raw round trip: the pipeline's own cost per file with nothing queued."""
+    alone, raw = small["single_file_s"], small.get("raw_round_trip_s") or {"error": "not run"}
+    alone_text = f"1-row file alone p50 {alone['p50']:.2f} s ({alone['runs']} runs)" if alone["p50"] else "—"
+    if raw.get("p50"):
+        reference = raw["p50"]
+        reference_text = f"raw S3 → SNS → SQS → Lambda p50 {raw['p50']:.2f} s ({raw['runs']} runs)"
+    else:
+        reference, reference_text = alone["p50"], f"{alone_text} (no raw round trip: {raw.get('error')})"
+    rows = []
+    for stat in ("p50", "p95", "max"):
+        value = small["latency_s"][stat]
+        text = f"{value:.2f} s ({small['complete']}/{small['files']} COMPLETE)" if value is not None else "—"
+        measure = f"{small['files']} small files at once: {stat} upload → COMPLETE"
+        rows.append(ratio_row(SMALL_FILES, measure, value, reference, pipeline=text, reference=reference_text))
+    if raw.get("p50"):
+        rows.append(
+            ratio_row(
+                SMALL_FILES,
+                "1-row file alone: p50 upload → COMPLETE",
+                alone["p50"],
+                raw["p50"],
+                pipeline=alone_text.removeprefix("1-row file alone p50 "),
+                reference=reference_text,
+            )
+        )
+    return rows
+
+
 def ratio_rows(suites: dict[str, dict[str, Any]]) -> list[RatioRow]:
     """The ratio-table lines of the suites that ran."""
     rows: list[RatioRow] = []
     if small := suites.get(SMALL_FILES):
-        alone = small["single_file_s"]["p50"]
-        ref = f"1-row file alone p50 {alone:.2f} s ({small['single_file_s']['runs']} runs)" if alone else "—"
-        for stat in ("p50", "p95", "max"):
-            value = small["latency_s"][stat]
-            text = f"{value:.2f} s ({small['complete']}/{small['files']} COMPLETE)" if value is not None else "—"
-            rows.append(
-                ratio_row(
-                    SMALL_FILES,
-                    f"{small['files']} small files at once: {stat} upload → COMPLETE",
-                    value,
-                    alone,
-                    pipeline=text,
-                    reference=ref,
-                )
-            )
+        rows += _small_file_rows(small)
     if s3 := suites.get(S3_ONLY):
         rows.append(
             ratio_row(

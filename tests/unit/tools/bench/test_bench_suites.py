@@ -56,6 +56,7 @@ def suite_results() -> dict[str, dict[str, Any]]:
             "complete": 100,
             "latency_s": {"p50": 3.0, "p95": 6.0, "max": 9.0},
             "single_file_s": {"p50": 1.5, "p95": 2.0, "max": 2.0, "runs": 5},
+            "raw_round_trip_s": {"p50": 0.5, "p95": 0.6, "max": 0.6, "runs": 5},
             "job_status": "COMPLETE",
         },
         "s3-only": {
@@ -91,16 +92,24 @@ def suite_results() -> dict[str, dict[str, Any]]:
 
 
 def test_every_suite_has_its_ratio_rows() -> None:
-    rows = {(r.suite, r.measure.split(":")[-1].strip()): r.ratio for r in suite_run.ratio_rows(suite_results())}
-    assert rows[("small-files", "p50 upload → COMPLETE")] == 2.0
-    assert rows[("small-files", "p95 upload → COMPLETE")] == 4.0
-    assert rows[("small-files", "max upload → COMPLETE")] == 6.0
+    rows = {(r.suite, r.measure): r.ratio for r in suite_run.ratio_rows(suite_results())}
+    assert rows[("small-files", "100 small files at once: p50 upload → COMPLETE")] == 6.0
+    assert rows[("small-files", "100 small files at once: p95 upload → COMPLETE")] == 12.0
+    assert rows[("small-files", "100 small files at once: max upload → COMPLETE")] == 18.0
+    assert rows[("small-files", "1-row file alone: p50 upload → COMPLETE")] == 3.0
     assert rows[("s3-only", "S3-only dataset end to end (200,000 rows, 4 pages)")] == 0.25
     assert rows[("query", "Athena count(*) over the S3-only output")] == 4.0
     assert rows[("query", "Athena GROUP BY dt over the S3-only output")] == 4.0
     assert rows[("restart", "`pipeline local start` loading it (12.5 MB)")] == 2.0
     assert rows[("restart", "`pipeline local stop` with the jobs' state")] is None
-    assert len(rows) == 8
+    assert len(rows) == 9
+
+
+def test_without_the_raw_round_trip_a_1_row_file_alone_is_the_reference() -> None:
+    small = suite_results()["small-files"] | {"raw_round_trip_s": {"error": "CreateFunction refused"}}
+    rows = suite_run.ratio_rows({"small-files": small})
+    assert [r.ratio for r in rows] == [2.0, 4.0, 6.0]
+    assert "no raw round trip: CreateFunction refused" in rows[0].reference
 
 
 def test_only_the_suites_that_ran_have_rows() -> None:
@@ -118,7 +127,7 @@ def test_suite_rows_join_the_same_table_and_markdown() -> None:
     }
     result["suite_rows"] = [r.as_dict() for r in suite_run.ratio_rows(result["suites"])]
     json.dumps(result)  # bench.json holds the rows as they are
-    assert report.ratio_table(result).row_count == 8
+    assert report.ratio_table(result).row_count == 9
     text = report.markdown(result)
     assert "load average 3.0 2.0 1.0" in text
     assert "| 100 small files at once: p95 upload → COMPLETE | 6.00 s (100/100 COMPLETE) |" in text
