@@ -18,7 +18,8 @@ HANDLER = f'''import json, time
 
 def handler(event, context):
     for record in event["Records"]:
-        for s3 in json.loads(json.loads(record["body"])["Message"]).get("Records", []):
+        body = json.loads(record["body"])
+        for s3 in (json.loads(body["Message"]) if "Message" in body else body).get("Records", []):
             print("{MARK}", time.time(), s3["s3"]["object"]["key"])
 '''
 
@@ -67,9 +68,9 @@ def ran_at(function: str, key: str, timeout: float = 120) -> float | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            events: list[dict[str, Any]] = logs.filter_log_events(
-                logGroupName=f"/aws/lambda/{function}", filterPattern=MARK
-            ).get("events", [])
+            events: list[dict[str, Any]] = logs.filter_log_events(logGroupName=f"/aws/lambda/{function}").get(
+                "events", []
+            )
         except logs.exceptions.ResourceNotFoundException:
             events = []
         for event in events:

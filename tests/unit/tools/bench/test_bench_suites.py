@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.runtime.contract.loader import SCHEMAS_ENV, load_contracts
-from pipeline.tools.bench import report, suite_run, suites
+from pipeline.tools.bench import raw_trip, report, suite_run, suites
 from pipeline.tools.cli.main import cli
 
 
@@ -158,3 +158,16 @@ def test_the_cli_refuses_an_unknown_suite() -> None:
     result = CliRunner().invoke(cli, ["bench", "--suite", "nope"])
     assert result.exit_code == 2
     assert "small-files" in result.output
+
+
+def test_the_trivial_handler_prints_each_key_it_got_with_or_without_the_sns_envelope(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    namespace: dict[str, Any] = {}
+    exec(raw_trip.HANDLER, namespace)  # the code the reference Lambda runs
+    s3_event = {"Records": [{"s3": {"object": {"key": "bench-raw/raw-0.csv"}}}]}
+    records = [{"body": json.dumps({"Message": json.dumps(s3_event)})}, {"body": json.dumps(s3_event)}]
+    namespace["handler"]({"Records": [*records, {"body": json.dumps({"Event": "s3:TestEvent"})}]}, None)
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [(mark, key) for mark, _, key in lines] == [(raw_trip.MARK, "bench-raw/raw-0.csv")] * 2
+    assert all(float(at) > 0 for _, at, _ in lines)
