@@ -134,9 +134,10 @@ def markdown(result: dict[str, Any]) -> str:
     machine = result["machine"]
     pages = f", {result['page_rows']:,} rows a page" if "page_rows" in result else ""
     size = f" ({result['file_mb']} MB)" if "file_mb" in result else ""
+    after = f" (at the end {machine['load_average_after']})" if "load_average_after" in machine else ""
     lines = [
         f"Run of {result['when'][:10]}: {_scope(result).replace(' rows', ' rows' + size, 1)}, {machine['cpus']} "
-        f"cores, load average {machine.get('load_average', '?')}, MiniStack {machine['ministack']}, "
+        f"cores, load average {machine.get('load_average', '?')}{after}, MiniStack {machine['ministack']}, "
         f"pyarrow {machine['pyarrow']}{pages}.",
         "",
         "| measure | pipeline | reference | ratio | target | met |",

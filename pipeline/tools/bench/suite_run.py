@@ -373,6 +373,7 @@ def bench_run(
     if not others:
         return result
     result["suites"] = run_suites(others, rows, out, progress, files=files)
+    result["machine"]["load_average_after"] = " ".join(f"{n:.1f}" for n in os.getloadavg())
     result["suite_rows"] = [row.as_dict() for row in ratio_rows(result["suites"])]
     (out / "bench.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "bench.md").write_text(markdown(result))

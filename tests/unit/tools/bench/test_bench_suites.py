@@ -121,7 +121,13 @@ def test_only_the_suites_that_ran_have_rows() -> None:
 def test_suite_rows_join_the_same_table_and_markdown() -> None:
     result: dict[str, Any] = {
         "when": "2026-12-02T03:00:00+0000",
-        "machine": {"cpus": 2, "ministack": "1.5.33", "pyarrow": "25.0.1", "load_average": "3.0 2.0 1.0"},
+        "machine": {
+            "cpus": 2,
+            "ministack": "1.5.33",
+            "pyarrow": "25.0.1",
+            "load_average": "3.0 2.0 1.0",
+            "load_average_after": "9.0 5.0 3.0",
+        },
         "rows": 200_000,
         "suites": suite_results(),
     }
@@ -129,7 +135,7 @@ def test_suite_rows_join_the_same_table_and_markdown() -> None:
     json.dumps(result)  # bench.json holds the rows as they are
     assert report.ratio_table(result).row_count == 9
     text = report.markdown(result)
-    assert "load average 3.0 2.0 1.0" in text
+    assert "load average 3.0 2.0 1.0 (at the end 9.0 5.0 3.0)" in text
     assert "| 100 small files at once: p95 upload → COMPLETE | 6.00 s (100/100 COMPLETE) |" in text
     assert "suite small-files, suite s3-only, suite query, suite restart" in text
 
