@@ -155,6 +155,15 @@ def raw_reference(outs: dict[str, str], body: bytes, progress: Progress) -> dict
     return percentiles(trips) | {"runs": SINGLES}
 
 
+def page_stages(pages: list[Any]) -> dict[str, float]:
+    """Seconds per stage summed over a job's pages (each page records its own `timings_ms`)."""
+    totals: dict[str, int] = {}
+    for page in pages:
+        for stage, ms in (page.get("timings_ms") or {}).items():
+            totals[stage] = totals.get(stage, 0) + int(ms)
+    return {stage: round(ms / 1000, 2) for stage, ms in totals.items()}
+
+
 def s3_only(bench: BenchCloud, path: Path, progress: Progress) -> dict[str, Any]:
     """The file through a dataset with `x-dynamodb: false`, upload to COMPLETE, against DuckDB reading it and
     writing the same day-partitioned output to local disk."""
@@ -165,6 +174,8 @@ def s3_only(bench: BenchCloud, path: Path, progress: Progress) -> dict[str, Any]
     seconds = time.perf_counter() - started
     rows = int(job.get("rows_input") or 0)
     progress(f"S3-only job {job.get('status')} in {seconds:.1f}s, {job.get('pages_total')} pages")
+    stages = page_stages(JobStore(outs["JobsTable"]).pages(job["job_id"]))
+    progress("S3-only stage seconds summed over pages: " + ", ".join(f"{k} {v}" for k, v in stages.items()))
     duckdb = references.duckdb_reference(path, path.parent / "duckdb-s3-only")
     return {
         "job_id": job["job_id"],
@@ -174,6 +185,7 @@ def s3_only(bench: BenchCloud, path: Path, progress: Progress) -> dict[str, Any]
         "pages": int(job.get("pages_total") or 0),
         "end_to_end_s": round(seconds, 2),
         "rows_per_s": round(rows / seconds),
+        "stages_s": stages,
         "duckdb_s": duckdb["seconds"],
         "duckdb_rows_per_s": round(rows / duckdb["seconds"]) if duckdb["seconds"] else None,
     }

@@ -177,3 +177,8 @@ def test_the_trivial_handler_prints_each_key_it_got_with_or_without_the_sns_enve
     lines = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert [(mark, key) for mark, _, key in lines] == [(raw_trip.MARK, "bench-raw/raw-0.csv")] * 2
     assert all(float(at) > 0 for _, at, _ in lines)
+
+
+def test_page_stages_are_summed_over_pages() -> None:
+    pages = [{"timings_ms": {"parse": 1200, "s3_write": 300}}, {"timings_ms": {"parse": 800}}, {}]
+    assert suite_run.page_stages(pages) == {"parse": 2.0, "s3_write": 0.3}
