@@ -27,6 +27,7 @@ class BenchCloud:
     cloud: Cloud
     outputs: dict[str, str]
     call_log: Path
+    start_s: float = 0.0  # the first start, with an empty state
 
     @property
     def local(self) -> LocalCloud:
@@ -56,8 +57,10 @@ def private_cloud(
     local.activate()
     previous = os.environ.get(CALL_LOG_ENV)
     os.environ[CALL_LOG_ENV] = str(call_log.resolve())
+    started = time.perf_counter()
     try:  # only the server gets the variable: this process's own calls (polling, deploy) stay out of the log
         local.start()
+        start_s = round(time.perf_counter() - started, 2)
     finally:
         if previous is None:
             os.environ.pop(CALL_LOG_ENV, None)
@@ -67,7 +70,7 @@ def private_cloud(
         progress(f"private local cloud at {local.endpoint} (state in {state})")
         cloud = Cloud(STAGE, local)
         outputs = ops.deploy(cloud, parameters or {}, progress)
-        yield BenchCloud(cloud, {"Endpoint": local.endpoint, **outputs}, call_log)
+        yield BenchCloud(cloud, {"Endpoint": local.endpoint, **outputs}, call_log, start_s)
     finally:
         local.stop(force=not keep)  # a state that is deleted next need not be saved first
         if not keep:

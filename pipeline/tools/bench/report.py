@@ -54,11 +54,20 @@ def _fmt(value: Any) -> str:
 
 
 def _rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str, bool | None]]:
-    """(measure, pipeline, reference, ratio, goal, met) for every line of the ratio table."""
+    """(measure, pipeline, reference, ratio, goal, met) for every line of the ratio table: the default suite's,
+    then those of the other suites that ran."""
+    rows = _default_rows(result) if "pipeline" in result else []
+    for line in result.get("suite_rows", []):
+        goal = line["goal"]
+        rows.append((line["measure"], line["pipeline"], line["reference"], _fmt(line["ratio"]), goal, line["met"]))
+    return rows
+
+
+def _default_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str, bool | None]]:
     run, refs = result["pipeline"], result["references"]
     floor, peer, local = refs["dynamodb_floor"], refs["peer"], refs["in_process"]
     by_name = {t["target"]: t for t in result["targets"]}
-    rows = []
+    rows: list[tuple[str, str, str, str, str, bool | None]] = []
 
     def row(measure: str, value: str, reference: str, target: str, ratio: Any = None) -> None:
         verdict = by_name.get(target, {})
@@ -105,9 +114,13 @@ def _rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str, bool | 
     return rows
 
 
+def _scope(result: dict[str, Any]) -> str:
+    return ", ".join([f"{result['rows']:,} rows", *(f"suite {name}" for name in result.get("suites", []))])
+
+
 def ratio_table(result: dict[str, Any]) -> Table:
     """One table: each measure, its reference, the ratio and the target."""
-    table = Table(title=f"pipeline bench: {result['rows']:,} rows, {result['machine']['cpus']} cores")
+    table = Table(title=f"pipeline bench: {_scope(result)}, {result['machine']['cpus']} cores")
     for column in ("measure", "pipeline", "reference", "ratio", "target", "met"):
         table.add_column(column, justify="left" if column in ("measure", "reference") else "right")
     for measure, value, reference, ratio, goal, met in _rows(result):
@@ -118,11 +131,14 @@ def ratio_table(result: dict[str, Any]) -> Table:
 
 def markdown(result: dict[str, Any]) -> str:
     """The ratio table and the stage split as Markdown, for the README."""
-    run = result["pipeline"]
     machine = result["machine"]
+    pages = f", {result['page_rows']:,} rows a page" if "page_rows" in result else ""
+    size = f" ({result['file_mb']} MB)" if "file_mb" in result else ""
+    after = f" (at the end {machine['load_average_after']})" if "load_average_after" in machine else ""
     lines = [
-        f"Run of {result['when'][:10]}: {result['rows']:,} rows ({result['file_mb']} MB), {machine['cpus']} cores, "
-        f"MiniStack {machine['ministack']}, pyarrow {machine['pyarrow']}, {result['page_rows']:,} rows a page.",
+        f"Run of {result['when'][:10]}: {_scope(result).replace(' rows', ' rows' + size, 1)}, {machine['cpus']} "
+        f"cores, load average {machine.get('load_average', '?')}{after}, MiniStack {machine['ministack']}, "
+        f"pyarrow {machine['pyarrow']}{pages}.",
         "",
         "| measure | pipeline | reference | ratio | target | met |",
         "|---|---|---|---|---|---|",
@@ -131,6 +147,9 @@ def markdown(result: dict[str, Any]) -> str:
         verdict = "" if met is None else "yes" if met else "**no**"
         goal = goal.replace(">=", "≥").replace("<=", "≤")
         lines.append(f"| {measure} | {value} | {reference} | {ratio} | {goal} | {verdict} |")
+    if "pipeline" not in result:
+        return "\n".join(lines) + "\n"
+    run = result["pipeline"]
     stages = ", ".join(f"{k} {v}" for k, v in run["stages_s"].items())
     memory = ", ".join(
         f"{name} {fn.get('peak_rss_mb', '?')} MB" for name, fn in sorted(run["lambda"].items()) if fn.get("invocations")

@@ -47,13 +47,14 @@ def _processors() -> int:
     return int(source.get("ScalingConfig", {}).get("MaximumConcurrency", 4))
 
 
-def _machine() -> dict[str, Any]:
+def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "ministack": metadata.version("ministack"),
         "pyarrow": metadata.version("pyarrow"),
+        "load_average": " ".join(f"{n:.1f}" for n in os.getloadavg()),
     }
 
 
@@ -188,7 +189,7 @@ def run(
     result: dict[str, Any] = {
         "version": 1,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": _machine(),
+        "machine": machine(),
         "rows": rows,
         "valid": counts["valid"],
         "file_mb": round(path.stat().st_size / 1e6, 1),

@@ -10,6 +10,7 @@ import click
 from rich.markup import escape
 
 from pipeline.runtime.errors import PipelineError
+from pipeline.tools.bench.suites import SUITES
 from pipeline.tools.cli.exits import Exit
 from pipeline.tools.cli.views import console, cost_table, emit_json, err
 
@@ -25,7 +26,16 @@ def _peer_installed() -> bool:
 
 
 @click.command()
+@click.option(
+    "--suite",
+    "suites",
+    multiple=True,
+    type=click.Choice(SUITES),
+    help="What to measure (repeatable) [default: default]: default (the DynamoDB path of one file), small-files, "
+    "s3-only, query (needs s3-only), restart (needs s3-only).",
+)
 @click.option("--rows", default=1_000_000, show_default=True, help="Rows of the sample dataset (fixed seed).")
+@click.option("--files", default=100, show_default=True, help="Files of 1-1,000 rows the small-files suite uploads.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=OUT, show_default=True)
 @click.option("--skip-peer", is_flag=True, help="Do not run the awswrangler peer (it needs `.[bench]`).")
 @click.option("--page-rows", type=int, default=None, help="Rows a page [default: 50,000; fewer for small files].")
@@ -34,7 +44,9 @@ def _peer_installed() -> bool:
 @click.option("--keep-cloud", is_flag=True, help="Keep the private local cloud's state directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def bench(
+    suites: tuple[str, ...],
     rows: int,
+    files: int,
     out: Path,
     skip_peer: bool,
     page_rows: int | None,
@@ -47,18 +59,23 @@ def bench(
     write floor, DuckDB and the awswrangler peer; print the ratio table, write bench.json and bench.png."""
     from pipeline.tools.bench.peer import INSTALL_HINT
     from pipeline.tools.bench.report import ratio_table, stage_table
-    from pipeline.tools.bench.run import run
+    from pipeline.tools.bench.suite_run import bench_run
+    from pipeline.tools.bench.suites import DEFAULT, select, unfinished
 
+    selected = select(suites)
+    skip_peer = skip_peer or DEFAULT not in selected  # only the default suite runs the peer
     if not skip_peer and not _peer_installed():
         raise PipelineError(
             f"the awswrangler peer needs AWS SDK for pandas, which is not installed.\n"
             f"  install it with:  {INSTALL_HINT}\n  or run without the peer:  pipeline bench --skip-peer"
         )
     progress = (lambda line: None) if as_json else (lambda line: err.print(escape(line)))
-    result = run(
+    result = bench_run(
+        selected,
         rows,
         out,
         progress,
+        files=files,
         skip_peer=skip_peer,
         import_runs=import_runs,
         floor_items=floor_items,
@@ -69,10 +86,12 @@ def bench(
         emit_json(result)
     else:
         console.print(ratio_table(result))
-        console.print(stage_table(result))
+        if "pipeline" in result:
+            console.print(stage_table(result))
         written = [out / name for name in ("bench.json", "bench.md", "bench.png") if (out / name).exists()]
         console.print("written: " + ", ".join(str(path) for path in written))
-    if result["pipeline"]["job_status"] != "COMPLETE":
+    if failed := unfinished(result):
+        err.print(f"not COMPLETE: {', '.join(failed)}")
         sys.exit(Exit.NOT_COMPLETE)
 
 
