@@ -1,0 +1,129 @@
+"""A paged job's key index and its resolution: which valid row of each primary key wins across pages.
+
+Every page of a paged job that compacts (ADR 10) writes, beside its output, one small text object naming each
+valid row it stored, in the order of its output files: `line TAB partition TAB key`, the key being the row's
+records-table key (`record_key`) in the output's text escapes. `resolve` reads the pages' indexes and decides
+the winner of every key the way DynamoDB should: the last valid row in file order (the highest line number;
+line numbers count the whole file, and each page's rows are already one per key).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv
+
+from pipeline.runtime.contract import Contract
+from pipeline.runtime.sinks.dynamodb import key_texts
+from pipeline.runtime.sinks.text_format import DELIMITER, escape_text, partition_values, render
+
+KEY_INDEX_PREFIX = "_keys"
+NO_PARTITION = ""
+
+
+def key_index_key(dataset: str, job_id: str, page: int) -> str:
+    """The object holding one page's key index, outside the table's prefix."""
+    return f"{KEY_INDEX_PREFIX}/{dataset}/job={job_id}/page-{page:06d}.tsv"
+
+
+def key_index_file(table: pa.Table, lines: np.ndarray, contract: Contract) -> bytes:
+    """The key index of one page's valid rows (``lines`` their line numbers), in table order."""
+    if table.num_rows == 0:
+        return b""
+    values = partition_values(table, contract)
+    partition = pa.array([NO_PARTITION] * table.num_rows, pa.string()) if values is None else values
+    line_text = pc.cast(pa.array(np.asarray(lines, dtype=np.int64)), pa.string())
+    keys = escape_text(key_texts(table, contract))
+    return render(pc.binary_join_element_wise(line_text, partition, keys, DELIMITER))
+
+
+@dataclass(frozen=True)
+class PageIndex:
+    """One page's key index, read back: its rows' line numbers, partitions and keys, in output order."""
+
+    page: int
+    lines: np.ndarray
+    partitions: pa.Array
+    keys: pa.Array
+
+    @classmethod
+    def parse(cls, page: int, body: bytes) -> PageIndex:
+        if not body:
+            empty = pa.array([], pa.string())
+            return cls(page, np.zeros(0, dtype=np.int64), empty, empty)
+        table = csv.read_csv(
+            io.BytesIO(body),
+            read_options=csv.ReadOptions(column_names=["line", "partition", "key"]),
+            parse_options=csv.ParseOptions(delimiter=DELIMITER, quote_char=False, escape_char=False),
+            convert_options=csv.ConvertOptions(
+                column_types={"line": pa.int64(), "partition": pa.string(), "key": pa.string()},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+        return cls(
+            page,
+            np.asarray(table.column("line").to_numpy(), dtype=np.int64),
+            table.column("partition").combine_chunks(),
+            table.column("key").combine_chunks(),
+        )
+
+    def without_keys(self) -> PageIndex:
+        """The same index without its keys (all compaction needs after `resolve`)."""
+        return PageIndex(self.page, self.lines, self.partitions, pa.array([], pa.string()))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome across a job's pages: every superseded row, by line, with the line that replaced it."""
+
+    superseded: dict[int, int]  # line of a superseded row -> line of its key's winner
+    pages_of: dict[int, int]  # line -> page, for the superseded rows and their winners
+    keys_of: dict[int, str]  # line -> escaped records-table key, for the same rows
+    rows: int  # valid rows before resolution
+
+    def keep_mask(self, index: PageIndex, partition: str) -> np.ndarray:
+        """Which rows of ``index``'s output file of ``partition`` stay (in the file's order)."""
+        in_partition = np.asarray(pc.equal(index.partitions, partition).to_numpy(zero_copy_only=False), dtype=bool)
+        chosen = index.lines[in_partition]
+        return ~np.isin(chosen, np.fromiter(self.superseded, dtype=np.int64, count=len(self.superseded)))
+
+
+def resolve(indexes: Iterable[PageIndex]) -> Resolution:
+    """The winner of every key across pages: its last valid row in file order (the highest line)."""
+    pages, lines, keys = [], [], []
+    for index in indexes:
+        pages.append(np.full(len(index.lines), index.page, dtype=np.int64))
+        lines.append(index.lines)
+        keys.append(index.keys)
+    if not sum(len(k) for k in keys):
+        return Resolution({}, {}, {}, 0)
+    table = pa.table(
+        {
+            "key": pa.chunked_array(keys, pa.string()),
+            "line": pa.array(np.concatenate(lines)),
+            "page": pa.array(np.concatenate(pages)),
+        }
+    )
+    winners = table.group_by("key").aggregate([("line", "max")])
+    if winners.num_rows == table.num_rows:
+        return Resolution({}, {}, {}, table.num_rows)
+    joined = table.join(winners, "key", join_type="inner")
+    line = joined.column("line").to_numpy()
+    last = joined.column("line_max").to_numpy()
+    lost = line != last
+    superseded = dict(zip(line[lost].tolist(), last[lost].tolist(), strict=True))
+    involved = pc.is_in(table.column("line"), pa.array([*superseded, *set(superseded.values())], pa.int64()))
+    touched = table.filter(involved)
+    return Resolution(
+        superseded=superseded,
+        pages_of=dict(zip(touched.column("line").to_pylist(), touched.column("page").to_pylist(), strict=True)),
+        keys_of=dict(zip(touched.column("line").to_pylist(), touched.column("key").to_pylist(), strict=True)),
+        rows=table.num_rows,
+    )
