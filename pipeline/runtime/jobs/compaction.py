@@ -222,13 +222,20 @@ def compact_partition(
         rows = body.count(b"\n")  # one record per LF: the format writes no other
         if len(keep) != rows:
             raise RuntimeError(f"{key} holds {rows} rows, its page's key index {len(keep)}: not compacted")
-        if keep.all() and (writer is None or writer.size + len(body) <= max_bytes):
+        if keep.all() and (writer.size if writer else 0) + len(body) <= max_bytes:
             add(body, rows)  # the usual case: nothing superseded here, and it fits
             continue
         lines = body.split(b"\n")
-        for i in np.flatnonzero(keep).tolist():
-            add(lines[i] + b"\n", 1)
+        kept = [lines[i] + b"\n" for i in np.flatnonzero(keep).tolist()]
         del lines, body
+        size = sum(len(line) for line in kept)
+        if not kept:
+            continue
+        if (writer.size if writer else 0) + size <= max_bytes:
+            add(b"".join(kept), len(kept))
+            continue
+        for line in kept:
+            add(line, 1)
     if writer is not None:
         writer.close()
         written[writer.key] = writer.rows

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -78,6 +79,21 @@ class PageIndex:
         """The same index without its keys (all compaction needs after `resolve`)."""
         return PageIndex(self.page, self.lines, self.partitions, pa.array([], pa.string()))
 
+    @cached_property
+    def lines_by_partition(self) -> dict[str, np.ndarray]:
+        """Partition -> the line numbers of its rows, in output order (computed once: a page has one output
+        file per partition, and comparing every row for every file was quadratic)."""
+        if not len(self.lines):
+            return {}
+        encoded = pc.dictionary_encode(self.partitions)
+        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(encoded.dictionary) + 1))
+        return {
+            str(name): self.lines[order[bounds[i] : bounds[i + 1]]]
+            for i, name in enumerate(encoded.dictionary.to_pylist())
+        }
+
 
 @dataclass(frozen=True)
 class Resolution:
@@ -88,11 +104,19 @@ class Resolution:
     keys_of: dict[int, str]  # line -> escaped records-table key, for the same rows
     rows: int  # valid rows before resolution
 
+    @cached_property
+    def superseded_lines(self) -> np.ndarray:
+        """The superseded lines, sorted (searched once per output file)."""
+        return np.sort(np.fromiter(self.superseded, dtype=np.int64, count=len(self.superseded)))
+
     def keep_mask(self, index: PageIndex, partition: str) -> np.ndarray:
         """Which rows of ``index``'s output file of ``partition`` stay (in the file's order)."""
-        in_partition = np.asarray(pc.equal(index.partitions, partition).to_numpy(zero_copy_only=False), dtype=bool)
-        chosen = index.lines[in_partition]
-        return ~np.isin(chosen, np.fromiter(self.superseded, dtype=np.int64, count=len(self.superseded)))
+        chosen = index.lines_by_partition.get(partition, np.zeros(0, dtype=np.int64))
+        lost = self.superseded_lines
+        if not len(lost):
+            return np.ones(len(chosen), dtype=bool)
+        at = np.minimum(np.searchsorted(lost, chosen), len(lost) - 1)
+        return np.asarray(lost[at] != chosen, dtype=bool)
 
 
 def resolve(indexes: Iterable[PageIndex]) -> Resolution:

@@ -26,6 +26,7 @@ from pipeline.runtime.sinks.results import partition_files
 from pipeline.runtime.sinks.text_format import records, split_line
 
 HEADER = ["id", "day", "v"]
+HEADER_LINE = "id,day,v\n"
 JOB = "job-1"
 
 
@@ -289,14 +290,16 @@ def test_compaction_gives_one_row_per_key_equal_to_dynamodb(fakes, seed):
 
 
 @pytest.mark.parametrize("part_bytes", [300, 1 << 20])
-def test_a_bigger_partition_is_cut_into_files_of_the_size_bound(fakes, monkeypatch, part_bytes):
+@pytest.mark.parametrize(("page_rows", "bound"), [(50, 2000), (200, 2000), (50, 700)])
+def test_a_bigger_partition_is_cut_into_files_of_the_size_bound(fakes, monkeypatch, part_bytes, page_rows, bound):
     monkeypatch.setattr(compaction, "PART_BYTES", part_bytes)  # 300: every file a multipart upload
     text = source_file(1, rows=600, keys=400, days=1)
-    c, s3, ddb, jobs = run_pages(text, 50)
+    c, s3, ddb, jobs = run_pages(text, page_rows)  # page files smaller and larger than the bound
     fakes.update(s3=s3, ddb=ddb, text=text)
-    summary = compaction.compact(jobs, JOB, c, settings(compact_file_bytes=2000))
+    summary = compaction.compact(jobs, JOB, c, settings(compact_file_bytes=bound))
     files = {k: b for k, b in s3.objects.items() if k.startswith("things/")}
-    assert summary["files"] == len(files) > 1 and max(len(b) for b in files.values()) <= 2000
+    assert summary["files"] == len(files) > 1 and max(len(b) for b in files.values()) <= bound
+    assert min(len(b) for b in files.values()) > 0
     assert sorted(files) == [f"things/dt=2026-01-01/part-{JOB}-c{n:04d}.tsv" for n in range(len(files))]
     expected = oracle(text)
     rows = [row for k in sorted(files) for row in table_rows(s3)[k]]
@@ -331,6 +334,16 @@ def test_a_crash_at_every_write_then_a_retry_gives_the_same_result(fakes, monkey
         assert ddb.items == clean_ddb.items, crash_after
         assert jobs.job["rows_valid"] == clean_jobs.job["rows_valid"] == len(oracle(text))
         assert jobs.compacted == clean_jobs.compacted
+
+
+def test_a_page_file_whose_rows_are_all_superseded_leaves_no_empty_file(fakes):
+    text = HEADER_LINE + "k1,2026-01-01,1\nk2,2026-01-02,2\nk1,2026-01-03,3\nk2,2026-01-03,4\n"
+    c, s3, ddb, jobs = run_pages(text, 2)  # page 1 holds k1 and k2 on days 1 and 2; page 2 both on day 3
+    fakes.update(s3=s3, ddb=ddb, text=text)
+    summary = compaction.compact(jobs, JOB, c, settings())
+    assert sorted(table_rows(s3)) == [f"things/dt=2026-01-03/part-{JOB}-c0000.tsv"]
+    assert (summary["partitions"], summary["files"], summary["superseded"]) == (3, 1, 2)
+    assert jobs.compacted["things/dt=2026-01-01/"]["outputs"] == {}
 
 
 def test_a_job_with_a_page_written_without_key_index_is_left_as_it_is(fakes):
