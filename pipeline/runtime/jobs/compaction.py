@@ -36,7 +36,7 @@ from pipeline.runtime.pages.process import validate_records
 from pipeline.runtime.rows.header import parse_header
 from pipeline.runtime.rows.parse import Reject, parse_page
 from pipeline.runtime.sinks.dynamodb import encode_items
-from pipeline.runtime.sinks.key_index import NO_PARTITION, PageIndex, Resolution, resolve
+from pipeline.runtime.sinks.key_index import NO_PARTITION, PageIndex, Resolution, key_index_key, resolve
 from pipeline.runtime.sinks.layout import REJECTS_PREFIX
 from pipeline.runtime.sinks.results import rejects_file
 from pipeline.runtime.sinks.text_format import EXTENSION, decode_text
@@ -247,13 +247,14 @@ def compact(store: JobStore, job_id: str, contract: Contract, settings: Settings
     job = store.get(job_id) or {"job_id": job_id}
     bucket = settings.results_bucket
     pages = {int(p["page"]): p for p in store.pages(job_id)}
-    index_keys = sorted(str(p["key_index_key"]) for p in pages.values() if p.get("key_index_key"))
+    index_keys = [key_index_key(contract.dataset, job_id, n) for n in sorted(pages)]  # deterministic names
     if job.get("compaction"):
         _delete(bucket, index_keys)  # a retry after the summary was written
         return job["compaction"]
     if any(p.get("outputs") and not p.get("key_index_key") for p in pages.values()):
         summary: CompactionSummary = {"status": SKIPPED, "finished_at": now_iso()}
         store.update_job(job_id, {"compaction": summary})
+        _delete(bucket, index_keys)
         return summary
     indexes = {
         n: PageIndex.parse(n, _read(bucket, str(pages[n]["key_index_key"])))
@@ -292,7 +293,7 @@ def compact(store: JobStore, job_id: str, contract: Contract, settings: Settings
         "files": files,
         "pages_files_deleted": deleted,
         "superseded": len(resolution.superseded),
-        "dynamodb_fixed": fixed,
+        "dynamodb_fixed": fixed,  # by this run: a retry finds the items an interrupted one fixed
         "max_file_bytes": settings.compact_file_bytes,
         "finished_at": now_iso(),
     }
@@ -312,7 +313,3 @@ def compact(store: JobStore, job_id: str, contract: Contract, settings: Settings
     _delete(bucket, index_keys)
     return summary
 
-
-def superseded_count(job: dict[str, Any]) -> int:
-    """How many rows the job's compaction moved to its rejects."""
-    return int((job.get("compaction") or {}).get("superseded") or 0)
