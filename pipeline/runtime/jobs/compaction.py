@@ -14,13 +14,15 @@ The steps, each safe to repeat (a retried or redriven finalise runs them again a
 
 Files: one per partition per job while the partition's rows of the job fit in `compact_file_bytes` (128 MiB by
 default), else ceil(bytes / that) files. Memory: the key index of the whole job (three short columns per valid
-row), one page file and one multipart part (`PART_BYTES`) of the file being written.
+row) and, for each of the `PARTITIONS_AT_ONCE` partitions compacted at a time, one page file and one multipart
+part (`PART_BYTES`) of the file being written.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -43,6 +45,7 @@ from pipeline.runtime.sinks.text_format import EXTENSION, decode_text
 from pipeline.runtime.source.objects import get_range
 
 DONE, SKIPPED = "DONE", "SKIPPED"
+PARTITIONS_AT_ONCE = 4  # S3 round trips dominate a many-partition job; memory is per partition in flight
 PART_BYTES = 8 << 20  # multipart parts of a compacted file (S3 asks 5 MiB at least, but for the last)
 
 
@@ -274,8 +277,8 @@ def compact(store: JobStore, job_id: str, contract: Contract, settings: Settings
         for key in page.get("outputs") or {}:
             by_folder[_folder_and_partition(key)].append((number, key))
     done = {c["partition"]: c for c in store.compactions(job_id)}
-    files = deleted = 0
-    for (folder, partition), page_files in sorted(by_folder.items()):
+
+    def one_partition(folder: str, partition: str, page_files: list[tuple[int, str]]) -> tuple[int, int]:
         old = sorted(key for _, key in page_files)
         if folder in done:
             written = done[folder].get("outputs") or {}
@@ -285,8 +288,12 @@ def compact(store: JobStore, job_id: str, contract: Contract, settings: Settings
             )
             store.record_compaction(job_id, folder, written, old)  # before any page file goes
         _delete(bucket, old)
-        files += len(written)
-        deleted += len(old)
+        return len(written), len(old)
+
+    with ThreadPoolExecutor(max_workers=PARTITIONS_AT_ONCE) as pool:  # each partition's steps stay in order
+        futures = [pool.submit(one_partition, f, p, files) for (f, p), files in sorted(by_folder.items())]
+        counts = [future.result() for future in futures]
+    files, deleted = sum(c[0] for c in counts), sum(c[1] for c in counts)
     summary = {
         "status": DONE,
         "partitions": len(by_folder),
@@ -312,4 +319,3 @@ def compact(store: JobStore, job_id: str, contract: Contract, settings: Settings
             raise
     _delete(bucket, index_keys)
     return summary
-
