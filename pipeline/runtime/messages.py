@@ -114,6 +114,7 @@ class PageItem(TypedDict, total=False):
     outputs: dict[str, int]  # output object key -> rows written to it
     pending_outputs: list[str]  # a string set in DynamoDB, a list once read
     rejects_key: str | None
+    key_index_key: str | None  # the page's key index, when its job compacts (ADR 10)
     timings_ms: dict[str, int]
     start: int
     end: int
@@ -174,7 +175,32 @@ class JobItem(TypedDict, total=False):
     latest_job: str
     redrives: int
     redriven_at: str
+    compaction: CompactionSummary
     swept_at: str
+
+
+class CompactionSummary(TypedDict, total=False):
+    """What a paged job's compaction did (ADR 10), kept on the job once it finished."""
+
+    status: str  # "DONE", or "SKIPPED" (a page was written without a key index)
+    partitions: int
+    files: int
+    pages_files_deleted: int
+    superseded: int
+    rejects_key: str
+    dynamodb_fixed: int
+    max_file_bytes: int
+    finished_at: str
+
+
+class CompactionItem(TypedDict, total=False):
+    """One compacted partition's item in the jobs table (`COMPACT#<partition>`): the files it was written to."""
+
+    job_id: str
+    item: str
+    partition: str
+    outputs: dict[str, int]  # compacted object key -> rows
+    replaced: list[str]  # the page files it replaced (deleted after this item was written)
 
 
 class JobSummary(TypedDict, total=False):

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pipeline.runtime.config import Settings
+from pipeline.runtime.contract import load_contract
 from pipeline.runtime.jobs import JobStatus, JobStore
 from pipeline.runtime.jobs.callbacks import fail_waiting_execution, resume_if_complete
 from pipeline.runtime.jobs.model import job_summary
@@ -29,8 +30,15 @@ def await_pages(job_id: str, pages_total: int, task_token: str, settings: Settin
 
 
 def finalise(job_id: str, settings: Settings) -> JobSummary:
-    """Mark the job COMPLETE and return its summary for the job-completed event."""
+    """Compact the job's output if the stage compacts (ADR 10), mark the job COMPLETE and return its summary for
+    the job-completed event."""
     jobs = JobStore(settings.jobs_table)
+    if settings.compact_outputs:
+        job = jobs.get(job_id) or {}
+        if job.get("dataset") and job.get("status") != JobStatus.COMPLETE:
+            from pipeline.runtime.jobs.compaction import compact  # pyarrow: only where a stage compacts
+
+            compact(jobs, job_id, load_contract(job["dataset"]), settings)
     register_partitions(settings.glue_database, settings.results_bucket, jobs.output_keys(job_id))
     return job_summary(complete(jobs, job_id, settings.results_bucket))
 

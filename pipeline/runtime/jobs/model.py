@@ -6,10 +6,11 @@ from typing import cast
 
 from pipeline.runtime.messages import JobItem, JobStatus, JobSummary
 
-__all__ = ["FINISHED", "JOB_ITEM", "PAGE_PREFIX", "JobStatus", "job_summary", "page_item"]
+__all__ = ["COMPACT_PREFIX", "FINISHED", "JOB_ITEM", "PAGE_PREFIX", "JobStatus", "job_summary", "page_item"]
 
 JOB_ITEM = "JOB"
 PAGE_PREFIX = "PAGE#"
+COMPACT_PREFIX = "COMPACT#"  # one item per compacted partition of a paged job (ADR 10)
 
 
 FINISHED = {JobStatus.COMPLETE, JobStatus.FAILED}

@@ -10,8 +10,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from pipeline.runtime import aws
-from pipeline.runtime.jobs.model import FINISHED, JOB_ITEM, PAGE_PREFIX, page_item
-from pipeline.runtime.messages import JobItem, JobMode, JobStatus, PageDescriptor, PageItem, PageStatus
+from pipeline.runtime.jobs.model import COMPACT_PREFIX, FINISHED, JOB_ITEM, PAGE_PREFIX, page_item
+from pipeline.runtime.messages import CompactionItem, JobItem, JobMode, JobStatus, PageDescriptor, PageItem, PageStatus
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -282,19 +282,18 @@ class JobStore:
             raise
         return cast(PageItem, _deserialize(item)).get("descriptor")
 
-    def pages(self, job_id: str) -> list[PageItem]:
-        """Every page item of a job, in page order."""
-        items: list[PageItem] = []
+    def _items(self, job_id: str, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "job_id = :j AND begins_with(#i, :p)",
             "ExpressionAttributeNames": {"#i": "item"},
-            "ExpressionAttributeValues": {":j": {"S": job_id}, ":p": {"S": PAGE_PREFIX}},
+            "ExpressionAttributeValues": {":j": {"S": job_id}, ":p": {"S": prefix}},
             "ConsistentRead": True,
         }
         while True:
             response = self._client.query(**kwargs)
-            items.extend(cast(PageItem, _deserialize(i)) for i in response.get("Items", []))
+            items.extend(_deserialize(i) for i in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -328,6 +327,27 @@ class JobStore:
             while pending:
                 pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
+    def pages(self, job_id: str) -> list[PageItem]:
+        """Every page item of a job, in page order."""
+        return [cast(PageItem, i) for i in self._items(job_id, PAGE_PREFIX)]
+
+    def compactions(self, job_id: str) -> list[CompactionItem]:
+        """Every compacted partition of a job (ADR 10), in partition order."""
+        return [cast(CompactionItem, i) for i in self._items(job_id, COMPACT_PREFIX)]
+
+    def record_compaction(self, job_id: str, partition: str, outputs: dict[str, int], replaced: list[str]) -> None:
+        """Remember a partition's compacted files and the page files they replace, before those are deleted."""
+        expression, names, values = _update(
+            {"partition": partition, "outputs": outputs, "replaced": replaced, "updated_at": now_iso()}
+        )
+        self._client.update_item(
+            TableName=self.table,
+            Key=self._key(job_id, COMPACT_PREFIX + partition),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
     def jobs(self) -> list[JobItem]:
         """Every job item, newest first."""
         items: list[JobItem] = []
@@ -359,14 +379,14 @@ class JobStore:
         )
 
     def output_keys(self, job_id: str) -> list[str]:
-        """Every output object key the job's pages wrote, or were about to write when they failed."""
-        return sorted(
-            {
-                key
-                for page in self.pages(job_id)
-                for key in [*(page.get("outputs") or {}), *(page.get("pending_outputs") or [])]
-            }
-        )
+        """Every output object key the job's pages wrote, or were about to write when they failed, and the files
+        its compaction wrote (the page files they replaced are gone by then, which deleting again allows)."""
+        pages = {
+            key
+            for page in self.pages(job_id)
+            for key in [*(page.get("outputs") or {}), *(page.get("pending_outputs") or [])]
+        }
+        return sorted(pages | {key for item in self.compactions(job_id) for key in item.get("outputs") or {}})
 
     def finish(self, job_id: str) -> JobItem:
         """Mark the job COMPLETE with its duration, unless it already finished; return it."""

@@ -86,6 +86,7 @@ def process_descriptor(descriptor: PageDescriptor, settings: Settings, attempt: 
                     first_line=int(descriptor["first_line"]),
                     settings=settings,
                     before_write=lambda keys: jobs.note_outputs(job_id, page, keys),
+                    key_index=bool(settings.compact_outputs),
                 )
     except Exception as exc:
         jobs.record_page_failure(job_id, page, f"{type(exc).__name__}: {exc}")

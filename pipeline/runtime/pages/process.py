@@ -29,6 +29,7 @@ class PageResult:
     outputs: dict[str, int]
     rejects_key: str | None
     timings_ms: dict[str, int] = field(default_factory=dict)
+    key_index_key: str | None = None
 
     def as_item(self) -> PageItem:
         return {
@@ -38,6 +39,7 @@ class PageResult:
             "outputs": self.outputs,
             "rejects_key": self.rejects_key,
             "timings_ms": self.timings_ms,
+            "key_index_key": self.key_index_key,
         }
 
 
@@ -68,8 +70,12 @@ def process_page(
     first_line: int,
     settings: Settings,
     before_write: Callable[[list[str]], None] | None = None,
+    key_index: bool = False,
 ) -> PageResult:
-    """Turn the data records in ``body`` into stored rows and rejects; safe to repeat (same keys, upserts)."""
+    """Turn the data records in ``body`` into stored rows and rejects; safe to repeat (same keys, upserts).
+
+    ``key_index`` also writes the page's key index, which the job's compaction resolves keys across pages with.
+    """
     timings: dict[str, int] = {}
     validated = validate_records(body, header, contract, first_line=first_line, timings=timings)
 
@@ -84,7 +90,14 @@ def process_page(
 
     t = time.perf_counter()
     written = write_page(
-        settings.results_bucket, contract, job_id, page, validated.table, validated.rejects, before_write
+        settings.results_bucket,
+        contract,
+        job_id,
+        page,
+        validated.table,
+        validated.rejects,
+        before_write,
+        validated.lines if key_index else None,
     )
     timings["s3_write"] = int((time.perf_counter() - t) * 1000)
     failpoints.hit("after-s3", page)
@@ -95,6 +108,7 @@ def process_page(
         outputs=written["outputs"],  # type: ignore[arg-type]
         rejects_key=written["rejects_key"],  # type: ignore[arg-type]
         timings_ms=timings,
+        key_index_key=written["key_index_key"],  # type: ignore[arg-type]
     )
 
 

@@ -7,12 +7,14 @@ import io
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.runtime import aws
 from pipeline.runtime.contract import Contract
 from pipeline.runtime.rows.parse import Reject
+from pipeline.runtime.sinks.key_index import key_index_file, key_index_key
 from pipeline.runtime.sinks.layout import output_key, rejects_key
 from pipeline.runtime.sinks.text_format import partition_values, render, render_lines
 
@@ -54,11 +56,13 @@ def write_page(
     table: pa.Table,
     rejects: list[Reject],
     before_write: Callable[[list[str]], None] | None = None,
+    lines: np.ndarray | None = None,
 ) -> dict[str, object]:
     """Put the page's output and rejects objects; return their keys and row counts.
 
     ``before_write`` is told the output keys before any is written, so that output a crash leaves behind
-    unrecorded can still be found (and retired).
+    unrecorded can still be found (and retired). Given the rows' ``lines``, the page's key index is written
+    too (a paged job that compacts, ADR 10).
     """
     files = partition_files(table, contract, job_id, page)
     if before_write and files:
@@ -69,9 +73,14 @@ def write_page(
     if rejects:
         reject_key = rejects_key(contract.dataset, job_id, page)
         uploads[reject_key] = rejects_file(rejects)
+    index_key = None
+    if lines is not None and table.num_rows:
+        index_key = key_index_key(contract.dataset, job_id, page)
+        uploads[index_key] = key_index_file(table, lines, contract)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), uploads.items()))
     return {
         "outputs": {key: rows for key, (_, rows) in files.items()},
         "rejects_key": reject_key,
+        "key_index_key": index_key,
     }

@@ -104,21 +104,34 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
     positions = [contract.column_names.index(c) for c in contract.primary_key]
     kinds = [contract.column(c).kind for c in contract.primary_key]
     superseded = job.get("superseded_by")
-    for page in pages:
-        for key in page.get("outputs") or {}:
-            if superseded:  # a newer upload of the same key replaced this job's output: it must be gone
-                if _exists(s3, results_bucket, key):
-                    result.problems.append(f"superseded by {superseded} but its output {key} is still there")
-                continue
-            text = s3.get_object(Bucket=results_bucket, Key=key)["Body"].read().decode("utf-8")
-            for line in records(text):  # not splitlines(): U+2028, \x85, \x0c ... are data
-                output_rows += 1
-                fields = split_line(line)
-                values = [_pk_value(k, fields[p]) for p, k in zip(positions, kinds, strict=True)]
-                keys.add(record_key(contract.dataset, values))
-        if page.get("rejects_key"):
-            body = s3.get_object(Bucket=results_bucket, Key=page["rejects_key"])["Body"].read().decode("utf-8")
-            reject_rows += max(0, sum(1 for _ in csv.reader(io.StringIO(body))) - 1)  # minus the header
+    compaction = job.get("compaction") or {}
+    compacted = compaction.get("status") == "DONE"
+    if compacted:  # the compacted files replaced the pages' (ADR 10): those must be gone
+        outputs = [key for item in store.compactions(job_id) for key in item.get("outputs") or {}]
+        left = [k for p in pages for k in p.get("outputs") or {} if _exists(s3, results_bucket, k)]
+        if left:
+            result.problems.append(f"compaction left {len(left)} page file(s) in the table, e.g. {left[0]}")
+    else:
+        outputs = [key for page in pages for key in page.get("outputs") or {}]
+        if status == JobStatus.COMPLETE and any(p.get("key_index_key") for p in pages) and not compaction:
+            result.problems.append("the job's pages wrote key indexes but its compaction did not finish")
+    for key in outputs:
+        if superseded:  # a newer upload of the same key replaced this job's output: it must be gone
+            if _exists(s3, results_bucket, key):
+                result.problems.append(f"superseded by {superseded} but its output {key} is still there")
+            continue
+        text = s3.get_object(Bucket=results_bucket, Key=key)["Body"].read().decode("utf-8")
+        for line in records(text):  # not splitlines(): U+2028, \x85, \x0c ... are data
+            output_rows += 1
+            fields = split_line(line)
+            values = [_pk_value(k, fields[p]) for p, k in zip(positions, kinds, strict=True)]
+            keys.add(record_key(contract.dataset, values))
+    reject_keys = [str(p["rejects_key"]) for p in pages if p.get("rejects_key")]
+    if compaction.get("rejects_key"):
+        reject_keys.append(str(compaction["rejects_key"]))
+    for key in reject_keys:
+        body = s3.get_object(Bucket=results_bucket, Key=key)["Body"].read().decode("utf-8")
+        reject_rows += max(0, sum(1 for _ in csv.reader(io.StringIO(body))) - 1)  # minus the header
     result.counts = {
         "input": rows_in,
         "valid": valid,
@@ -128,10 +141,16 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
         "distinct_keys": len(keys),
         "pages": len(pages),
     }
+    if compaction:
+        result.counts["compaction"] = str(compaction.get("status"))
+        result.counts["superseded_rows"] = int(compaction.get("superseded") or 0)
+        result.counts["compacted_files"] = int(compaction.get("files") or 0)
     if rows_in != valid + rejected:
         result.problems.append(f"input rows {rows_in} != valid {valid} + rejected {rejected}")
     if output_rows != valid and not superseded:
         result.problems.append(f"S3 output rows {output_rows} != valid rows {valid}")
+    if compacted and not superseded and output_rows != len(keys):
+        result.problems.append(f"{output_rows - len(keys)} output rows repeat a primary key after compaction")
     if reject_rows != rejected:
         result.problems.append(f"rejects files hold {reject_rows} rows, job says {rejected}")
     if superseded:

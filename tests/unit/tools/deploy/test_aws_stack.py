@@ -13,7 +13,7 @@ from pipeline.tools.deploy import parameters, retained, stack
 from pipeline.tools.deploy.package import expanded_template
 from pipeline.tools.deploy.stack import DeployError, pandas_layer_arn, platform_of
 
-PANDAS_FUNCTIONS = {"UploadFunction", "PagerFunction", "PageWorkerFunction"}
+PANDAS_FUNCTIONS = {"UploadFunction", "PagerFunction", "PageWorkerFunction", "JobStepsFunction"}  # job steps: ADR 10
 
 
 @pytest.fixture(scope="module")
