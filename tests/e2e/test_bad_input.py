@@ -525,8 +525,14 @@ def keyed_stack(local_cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> d
     (root / "schemas").mkdir()
     shutil.copy(package.ROOT / "schemas" / "orders.schema.json", root / "schemas")
     (root / "schemas" / "keyed.schema.json").write_text(json.dumps(KEYED_SCHEMA))
-    parameters = {**stack.LOCAL_PARAMETERS, **E2E_PARAMETERS, "Failpoints": "after-dynamodb:1:1"}
-    outs = stack.deploy(stack.target("e2ekeys"), package.build(root), parameters, print)
+    tgt = stack.target("e2ekeys")
+    parameters = {
+        **stack.LOCAL_PARAMETERS,
+        **E2E_PARAMETERS,
+        "Failpoints": "after-dynamodb:1:1",
+        "PermissionsBoundaryArn": stack._local_boundary(tgt, print),  # as `pipeline deploy --local` passes it
+    }
+    outs = stack.deploy(tgt, package.build(root), parameters, print)
     return outs | {"Endpoint": local_cloud.endpoint, "SchemasDir": str(root / "schemas")}
 
 

@@ -202,3 +202,14 @@ def serde_rows(body: bytes, contract: Contract) -> list[dict[str, Any]]:
 
 def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def run_async(coroutine: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: an earlier test of the session (Playwright's sync API in the
+    console test) can leave this thread marked as running an event loop, where ``asyncio.run`` refuses."""
+    import asyncio
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the caller's context variables go with it
+        return pool.submit(contextvars.copy_context().run, asyncio.run, coroutine).result()

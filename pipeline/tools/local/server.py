@@ -52,6 +52,7 @@ _KEPT = ("PIPELINE_CALL_LOG", "PIPELINE_CHECKPOINT")
 LAUNCHER = "pipeline.tools.local.launcher"
 EXIT_RUNNING, EXIT_REFUSED = 75, 78  # pipeline.tools.local.launcher's exit codes (not imported: it is the server's)
 STALL_S = 1800.0  # a start that shows no progress for this long has hung
+PORT_RELEASE_S = 60.0  # how long a killed server of this state dir may take to release its port
 LINGER_S = 30.0  # after the final save, a process that does not exit is ended (nothing is left to lose)
 
 Progress = Callable[[str, float], None]  # what is happening, seconds since it began
@@ -241,9 +242,14 @@ class LocalCloud:
         if self.pid() is not None:  # alive but not answering: starting up, or busy saving
             return False
         (self.state_dir / "port").write_text(str(self.port))
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+        # A server of this state dir killed a moment ago (kill -9, out of memory) keeps its listening socket until
+        # the kernel has torn down its memory, seconds for a large state: wait for that before blaming another
+        # program. Without a recorded server the port is taken by someone else at once.
+        deadline = time.monotonic() + (PORT_RELEASE_S if self.pid_file.exists() else 0)
+        while self._port_taken():
+            if time.monotonic() >= deadline:
                 raise LocalCloudError(f"port {self.port} is in use by another program; set PIPELINE_LOCAL_PORT")
+            time.sleep(0.5)
         launched = time.time()
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
@@ -256,6 +262,10 @@ class LocalCloud:
                 cwd=self.state_dir,
             )
         return self._wait_ready(process, launched, progress)
+
+    def _port_taken(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
 
     def _check_writable(self) -> None:
         """A clear error, before anything starts, when the state dir cannot be written."""

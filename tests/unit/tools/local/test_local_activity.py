@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_async
 
 from pipeline.tools.local.activity import JOB_COMPLETED_SUBJECT, ActivityTracker, may_write, watch_fanout
 
@@ -70,8 +69,8 @@ def test_a_change_is_counted_once_its_response_is_sent() -> None:
         events.append("sent")
 
     tracker = ActivityTracker(app, lambda: events.append("counted"))
-    asyncio.run(tracker(_scope("POST", content_type=FORM), receive, send))
-    asyncio.run(tracker(_scope("GET", "/b/k"), receive, send))
+    run_async(tracker(_scope("POST", content_type=FORM), receive, send))
+    run_async(tracker(_scope("GET", "/b/k"), receive, send))
     handled = "handled Action=Publish&TopicArn=t"
     assert events == [handled, "sent", "counted", handled, "sent"]
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import decimal
 import json
 import uuid
 
 import pytest
+from conftest import run_async
 from ministack.services import athena, s3
 
 from pipeline.tools.local.adapt.athena_results import patch_athena, plain_rows, result_csv, save_query_results
@@ -46,7 +46,7 @@ def _keys(bucket: str) -> list[str]:
 def test_ministack_alone_writes_the_file_one_level_deeper_with_null_and_empty_alike(bucket):
     original = getattr(athena._save_query_results, "__wrapped__", athena._save_query_results)
     athena._executions["q-alone"] = _execution(bucket, "q-alone")
-    asyncio.run(original("q-alone"))
+    run_async(original("q-alone"))
     assert _keys(bucket) == ["_athena/q-alone.csv/q-alone.csv", "_athena/q-alone.csv/q-alone.csv.metadata"]
     body = s3._get_object_data(bucket, "_athena/q-alone.csv/q-alone.csv").decode()
     assert body.splitlines()[1:3] == ["2024-01-31,,True,1", ",,,"]  # '' and NULL both empty; Python's booleans
@@ -59,7 +59,7 @@ def test_the_result_file_is_at_the_output_location_in_athenas_csv(bucket):
     patch_athena()  # idempotent
     assert athena._save_query_results is save_query_results
     athena._executions["q-1"] = _execution(bucket, "q-1")
-    asyncio.run(athena._save_query_results("q-1"))
+    run_async(athena._save_query_results("q-1"))
     assert _keys(bucket) == ["_athena/q-1.csv", "_athena/q-1.csv.metadata"]
     assert s3._get_object_data(bucket, "_athena/q-1.csv") == (
         b'"d","s","b","n"\n'
@@ -74,7 +74,7 @@ def test_the_result_file_is_at_the_output_location_in_athenas_csv(bucket):
 def test_a_failed_write_fails_the_query_with_the_s3_error():
     patch_athena()
     athena._executions["q-2"] = _execution("no-such-bucket-here", "q-2")
-    asyncio.run(athena._save_query_results("q-2"))
+    run_async(athena._save_query_results("q-2"))
     status = athena._executions["q-2"]["Status"]
     assert status["State"] == "FAILED"
     assert "NoSuchBucket" in status["StateChangeReason"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import io
 import uuid
 
 import pyarrow as pa
 import pytest
+from conftest import run_async
 from ministack.services import athena, glue, s3
 from pyarrow import parquet
 
@@ -96,7 +96,7 @@ def test_ctas_writes_the_file_the_manifest_and_the_glue_table():
     sql = f"CREATE TABLE tmp WITH (external_location = 's3://{bucket}/_athena/tmp', format = 'PARQUET') AS SELECT 1"
     token = athena_unload._query_id.set("q-ctas")
     try:
-        result = asyncio.run(run_parquet_statement(parse(sql), database, None, run))
+        result = run_async(run_parquet_statement(parse(sql), database, None, run))
     finally:
         athena_unload._query_id.reset(token)
     assert ran == [("SELECT 1", database)] and result == {"columns": [], "column_types": [], "rows": []}
@@ -119,5 +119,5 @@ def test_the_patch_is_idempotent_and_leaves_other_queries_to_ministack():
     patch_athena()
     assert athena._run_duckdb is wrapped and wrapped._pipeline_unload
     with pytest.raises(ValueError, match=r"^NOT_SUPPORTED: .*format 'CSV' asked"):
-        asyncio.run(athena._run_duckdb("UNLOAD (SELECT 1) TO 's3://b/x/' WITH (format = 'CSV')", "default"))
-    assert asyncio.run(athena._run_duckdb("SELECT 1 AS a", "default"))["rows"] == [[1]]
+        run_async(athena._run_duckdb("UNLOAD (SELECT 1) TO 's3://b/x/' WITH (format = 'CSV')", "default"))
+    assert run_async(athena._run_duckdb("SELECT 1 AS a", "default"))["rows"] == [[1]]
