@@ -8,6 +8,7 @@ boto3 behind the pipeline's back, and the log lines CloudWatch Logs holds for th
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,12 +105,18 @@ def _lines_in_group(stack: dict[str, str], group: str, job_id: str) -> list[str]
 
 def test_logs_shows_the_upload_functions_lines_for_the_job(stack: dict[str, str], complete_job: dict[str, Any]) -> None:
     job_id = complete_job["job_id"]
-    result = _run("logs", job_id[:12], "--json")
-    assert result.exit_code == 0, result.output
-    lines = json.loads(result.stdout)
     upload = next(key for key in ("UploadFunction", "ProcessorFunction") if key in stack)
     function = stack[upload].removeprefix("pipeline-e2e-")
-    handled = [line for line in lines if line["function"] == function and line["message"] == "upload handled"]
+    # the job turns COMPLETE inside the invocation; its lines reach the log group when the invocation returns
+    deadline = time.monotonic() + 60
+    while True:
+        result = _run("logs", job_id[:12], "--json")
+        assert result.exit_code == 0, result.output
+        lines = json.loads(result.stdout)
+        handled = [line for line in lines if line["function"] == function and line["message"] == "upload handled"]
+        if handled or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert len(handled) == 1 and handled[0]["fields"]["file"].endswith(complete_job["key"]), lines
     expected = [json.loads(m) for m in _lines_in_group(stack, f"/aws/lambda/{stack[upload]}", job_id)]
     assert sorted(line["message"] for line in lines if line["function"] == function) == sorted(
