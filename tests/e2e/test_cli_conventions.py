@@ -97,9 +97,17 @@ def _lines_in_group(stack: dict[str, str], group: str, job_id: str) -> list[str]
         aws_secret_access_key="test",
     )
     messages = []
-    for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
-        events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)
-        messages += [e["message"] for e in events["events"] if job_id in e["message"]]
+    streams = [s for page in logs.get_paginator("describe_log_streams").paginate(logGroupName=group)
+               for s in page["logStreams"]]  # fmt: skip
+    for stream in streams:  # every stream (a page holds 50) and every event of it (a call returns at most 10,000)
+        kwargs: dict[str, Any] = {"logGroupName": group, "logStreamName": stream["logStreamName"]}
+        kwargs["startFromHead"] = True
+        while True:
+            events = logs.get_log_events(**kwargs)
+            messages += [e["message"] for e in events["events"] if job_id in e["message"]]
+            if not events["events"] or events.get("nextForwardToken") in (None, kwargs.get("nextToken")):
+                break
+            kwargs["nextToken"] = events["nextForwardToken"]
     return messages
 
 
