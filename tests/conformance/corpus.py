@@ -96,6 +96,19 @@ def contract(name: str) -> Contract:
     return load_contract_file(SCHEMAS / f"{name}.schema.json")
 
 
+def parquet_document(name: str) -> dict[str, Any]:
+    """The schema document of corpus contract ``name`` as a Parquet dataset (`"x-format": "parquet"`)."""
+    document = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    return {**document, "x-format": "parquet"}
+
+
+def parquet_contract(name: str) -> Contract:
+    """Corpus contract ``name`` with `"x-format": "parquet"` (same dataset name, columns and partition)."""
+    from pipeline.runtime.contract.loader import parse_contract
+
+    return parse_contract(name, parquet_document(name))
+
+
 def csv_bytes(header: list[str], rows: list[list[str]], *, crlf: bool = False) -> bytes:
     """A CSV file with every field quoted (LF or CRLF line ends)."""
     out = io.StringIO(newline="")
