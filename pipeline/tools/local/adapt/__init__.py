@@ -10,8 +10,15 @@ docs/local-cloud.md saying what MiniStack does and what the adaptation changes.
 
 from __future__ import annotations
 
-from pipeline.tools.local.adapt import athena_null_format, athena_results, athena_unload, durability, lifespan_timeouts
+from pipeline.tools.local.adapt import (
+    athena_null_format,
+    athena_parquet_columns,
+    athena_results,
+    athena_unload,
+    durability,
+    lifespan_timeouts,
+)
 
-ADAPTATIONS = (lifespan_timeouts, athena_null_format, athena_results, athena_unload, durability)
+ADAPTATIONS = (lifespan_timeouts, athena_null_format, athena_parquet_columns, athena_results, athena_unload, durability)
 
 __all__ = ["ADAPTATIONS"]
