@@ -33,12 +33,21 @@ def with_null_format(relation: str, table: dict[str, Any]) -> str:
     return relation.replace(_ANCHOR, f"nullstr = {_literal(null_format)}, {_ANCHOR}", 1)
 
 
+def wrapped_by(function: Any, marker: str) -> bool:
+    """Whether ``function`` or one it wraps (`__wrapped__`, all the way down) carries ``marker``."""
+    while function is not None:
+        if getattr(function, marker, False):
+            return True
+        function = getattr(function, "__wrapped__", None)
+    return False
+
+
 def patch_athena() -> None:
     """Make MiniStack's Athena honour `serialization.null.format` (idempotent)."""
     from ministack.services import athena
 
     original = athena._table_relation
-    if getattr(original, "_pipeline_null_format", False):
+    if wrapped_by(original, "_pipeline_null_format"):  # under another adaptation's wrapper, too
         return
 
     def table_relation(table_data: dict[str, Any], files: list[str]) -> str:

@@ -41,8 +41,10 @@ def patch_athena() -> None:
     """Make MiniStack's Athena read a Parquet table by the Glue table's columns (idempotent)."""
     from ministack.services import athena
 
+    from pipeline.tools.local.adapt.athena_null_format import wrapped_by
+
     original = athena._table_relation
-    if getattr(original, "_pipeline_parquet_columns", False):
+    if wrapped_by(original, "_pipeline_parquet_columns"):  # under another adaptation's wrapper, too
         return
 
     def table_relation(table_data: dict[str, Any], files: list[str]) -> str:

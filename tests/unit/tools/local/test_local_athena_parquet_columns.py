@@ -59,6 +59,19 @@ def test_with_the_patch_the_table_columns_read_in_order_and_an_absent_one_null(t
     assert _query(tmp_path, athena._table_relation, "SELECT channel FROM t") == [(None,), (None,)]
 
 
+def test_both_relation_adaptations_install_once_in_any_order():
+    from pipeline.tools.local.adapt import athena_null_format
+
+    for _ in range(2):
+        athena_null_format.patch_athena()
+        patch_athena()
+    layers, function = [], athena._table_relation
+    while hasattr(function, "__wrapped__"):
+        layers.append(function)
+        function = function.__wrapped__
+    assert len(layers) == 2 and function is inspect.unwrap(athena._table_relation)
+
+
 def test_the_patch_leaves_text_tables_and_other_relations_alone():
     text = glue_table(parse_contract("t", {**OLD.raw, "x-format": "text"}))
     table_data = text["Properties"]["TableInput"]
