@@ -4,7 +4,8 @@ A stage of its own (`e2epq`) is deployed from a temporary schemas folder holding
 `events_pq` (a nullable column of every type, partitioned by day, only `NULL` is null, Parquet). Each file is
 uploaded as a user would; the rows come back through the local Athena (unmodified pyathena) equal to the
 DynamoDB items and to Python's `csv` reading the uploaded file, cell by cell and exactly (no encoded form);
-the objects are Parquet files under `dt=` folders, and `pipeline reconcile` is clean for both jobs.
+the objects are Parquet files under `dt=` folders, and `pipeline reconcile` is clean for both jobs. The stage
+compacts (`CompactOutputs=1`): the paged Parquet job skips compaction (ADR 10 concatenates text) and completes.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def parquet_stage(local_cloud, tmp_path_factory) -> Iterator[dict[str, Any]]:
     with pytest.MonkeyPatch.context() as patch:  # the build and reconcile read this folder
         patch.setenv("PIPELINE_SCHEMAS_DIR", str(schemas))
         load_contract.cache_clear()
-        stack = deploy_stage(local_cloud, "e2epq")
+        # compaction on (ADR 10): it concatenates text files, so a Parquet job must skip it and still complete
+        stack = deploy_stage(local_cloud, "e2epq", CompactOutputs="1")
         contract = load_contract_file(schemas / f"{DATASET}.schema.json")
         s3 = boto3.client("s3")
         uploads = {"inline": inline_file(), "paged": paged_file()}
@@ -175,6 +177,8 @@ def test_an_aggregate_over_the_parquet_table_matches_the_source(parquet_stage):
 
 
 def test_reconcile_is_clean_for_both_jobs(parquet_stage):
+    paged = JobStore(parquet_stage["stack"]["JobsTable"]).get(parquet_stage["jobs"]["paged"]["job_id"])
+    assert paged["compaction"]["status"] == "SKIPPED"  # not compacted yet: its pages wrote no key index
     for name, job in parquet_stage["jobs"].items():
         counts = assert_reconciled(parquet_stage["stack"], job["job_id"])
         assert counts["s3_output_rows"] == counts["distinct_keys"] == int(job["rows_valid"]), name

@@ -179,7 +179,7 @@ def test_the_page_code_never_imports_pyarrow_parquet_for_a_text_dataset():
     import sys
 
     code = (
-        "import sys; from pipeline.runtime.sinks import results; from pipeline.runtime.pages import page_worker; "
+        "import sys; import handlers.upload, handlers.page_worker, handlers.job_steps; "
         "print('pyarrow.parquet' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
