@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,7 +76,27 @@ def aws_clients(local_cloud: LocalCloud) -> dict[str, Any]:
         "aws_access_key_id": "test",
         "aws_secret_access_key": "test",
     }
-    return {name: boto3.client(name, **kwargs) for name in ("s3", "dynamodb", "stepfunctions", "sns", "sqs", "glue")}
+    names = ("s3", "dynamodb", "stepfunctions", "sns", "sqs", "glue", "athena")
+    return {name: boto3.client(name, **kwargs) for name in names}
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """The installed `pipeline` command run as a user runs it, in a process of its own with ``env``."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("pipeline")), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def cli_ok(result: subprocess.CompletedProcess[str]) -> str:
+    """The command's output, after checking that it succeeded without a traceback."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.stdout
 
 
 def unique_prefix() -> str:

@@ -90,7 +90,7 @@ def test_redrive_answers_an_unprocessed_job_in_one_line(early_jobs: dict[str, st
     assert lines[0].startswith("error: the upload processor failed again") and "NoSuchKey" in result.output
 
 
-def test_query_parameters_are_pasted_in_quoted_and_mistakes_named(
+def test_query_parameters_are_bound_server_side_and_mistakes_named(
     stack: dict[str, str], aws_clients: dict[str, Any], tmp_path: Any
 ) -> None:
     key, counts = upload_orders(aws_clients, stack, tmp_path, 200, start_id=91_000_000, seed=12)
@@ -103,6 +103,11 @@ def test_query_parameters_are_pasted_in_quoted_and_mistakes_named(
     assert f'"n": {expected}' in result.output and expected == counts["valid"]
     quoted = _run("query", "SELECT %(v)s AS v", "-p", "v=it's; DROP TABLE orders --", "--json")
     assert quoted.exit_code == 0 and '"v": "it\'s; DROP TABLE orders --"' in quoted.output, quoted.output
+    athena = aws_clients["athena"]
+    ids = athena.list_query_executions(WorkGroup=stack["AthenaWorkGroup"])["QueryExecutionIds"]
+    executions = athena.batch_get_query_execution(QueryExecutionIds=ids[-50:])["QueryExecutions"]  # oldest first
+    sent = next(e for e in executions if e["Query"] == "SELECT ? AS v")
+    assert sent["ExecutionParameters"] == ["'it''s; DROP TABLE orders --'"], sent  # bound by the engine, not pasted
     for args, reason in (
         (["SELECT count(*) FROM orders WHERE order_id LIKE 'O%' AND dt = %(dt)s", "-p", "dt=x"], "write a literal %"),
         (["SELECT %(id)s", "-p", "other=1"], "no -p id=VALUE was given"),

@@ -21,28 +21,12 @@ import pytest
 
 from pipeline.tools.local.generations import GenerationStore, Manifest, now_iso
 from pipeline.tools.sample import write_orders
-from tests.e2e.conftest import _free_port
+from tests.e2e.conftest import _free_port, cli_ok, run_cli
 
 pytestmark = pytest.mark.e2e
 
 STAGE = "state"
 
-
-def _cli(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("pipeline")), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    return result.stdout
 
 
 def _client(env: dict[str, str], service: str) -> Any:
@@ -73,9 +57,9 @@ def _environment(state: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     env = _environment(tmp_path_factory.mktemp("state-cloud"))
-    _ok(_cli(env, "deploy", "--stage", STAGE))
+    cli_ok(run_cli(env, "deploy", "--stage", STAGE))
     yield env
-    _cli(env, "local", "stop", "--force")
+    run_cli(env, "local", "stop", "--force")
 
 
 def _ingest(env: dict[str, str], tmp_path: Path, name: str, rows: int) -> dict[str, Any]:
@@ -83,13 +67,13 @@ def _ingest(env: dict[str, str], tmp_path: Path, name: str, rows: int) -> dict[s
     write_orders(path, rows, seed=4, start_id=70_000_000)
     key = f"orders/state/{name}"
     ingest = ["ingest", str(path), "--dataset", "orders", "--key", key, "--wait", "--json", "--stage", STAGE]
-    job = json.loads(_ok(_cli(env, *ingest)))
+    job = json.loads(cli_ok(run_cli(env, *ingest)))
     assert job["status"] == "COMPLETE", job
     return job
 
 
 def test_two_starts_at_once_one_wins_the_other_says_it_is_running(cloud: dict[str, str]) -> None:
-    _ok(_cli(cloud, "local", "stop"))
+    cli_ok(run_cli(cloud, "local", "stop"))
     command = [str(Path(sys.executable).with_name("pipeline")), "local", "start"]
     runs = [subprocess.Popen(command, env=cloud, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
     runs.append(subprocess.Popen(command, env=cloud, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
@@ -98,29 +82,29 @@ def test_two_starts_at_once_one_wins_the_other_says_it_is_running(cloud: dict[st
     said = sorted(out for out, _ in outputs)
     assert said[0].startswith("local cloud already running at"), said
     assert said[1].startswith("local cloud started at"), said
-    status = json.loads(_ok(_cli(cloud, "local", "status", "--json")))
+    status = json.loads(cli_ok(run_cli(cloud, "local", "status", "--json")))
     assert status["running"] and status["pid"]
 
 
 def test_a_stop_saves_and_a_start_loads_what_changed(cloud: dict[str, str], tmp_path: Path) -> None:
     job = _ingest(cloud, tmp_path, "saved.csv", 2_000)
-    stopped = _ok(_cli(cloud, "local", "stop"))
+    stopped = cli_ok(run_cli(cloud, "local", "stop"))
     assert stopped.startswith("local cloud stopped;"), stopped
-    started = _ok(_cli(cloud, "local", "start"))
+    started = cli_ok(run_cli(cloud, "local", "start"))
     assert "loaded its saved state (generation" in started
-    jobs = json.loads(_ok(_cli(cloud, "jobs", "--stage", STAGE, "--json")))
+    jobs = json.loads(cli_ok(run_cli(cloud, "jobs", "--stage", STAGE, "--json")))
     assert any(j["job_id"] == job["job_id"] and j["status"] == "COMPLETE" for j in jobs)
-    stopped = _ok(_cli(cloud, "local", "stop"))
+    stopped = cli_ok(run_cli(cloud, "local", "stop"))
     assert "nothing changed since generation" in stopped, stopped  # reading jobs changes nothing
 
 
 def test_stop_force_kills_and_says_what_is_lost(cloud: dict[str, str]) -> None:
-    _ok(_cli(cloud, "local", "start"))
+    cli_ok(run_cli(cloud, "local", "start"))
     _client(cloud, "sqs").create_queue(QueueName="made-just-before-the-kill")
     time.sleep(0.6)  # the server has counted the change, and not yet checkpointed it (10 s of quiet)
-    killed = _ok(_cli(cloud, "local", "stop", "--force"))
+    killed = cli_ok(run_cli(cloud, "local", "stop", "--force"))
     assert killed.startswith("local cloud killed (--force); 1 change(s) made after the last checkpoint are lost;")
-    _ok(_cli(cloud, "local", "start"))
+    cli_ok(run_cli(cloud, "local", "start"))
     queues = _client(cloud, "sqs").list_queues().get("QueueUrls", [])
     assert not any(q.endswith("made-just-before-the-kill") for q in queues)  # lost, as it said
 
@@ -128,29 +112,29 @@ def test_stop_force_kills_and_says_what_is_lost(cloud: dict[str, str]) -> None:
 def test_a_damaged_newest_generation_is_set_aside_and_the_one_before_loads(
     cloud: dict[str, str], tmp_path: Path
 ) -> None:
-    _ok(_cli(cloud, "local", "start"))
+    cli_ok(run_cli(cloud, "local", "start"))
     job = _ingest(cloud, tmp_path, "before-damage.csv", 1_000)
-    _ok(_cli(cloud, "local", "stop"))
-    _ok(_cli(cloud, "local", "start"))
+    cli_ok(run_cli(cloud, "local", "stop"))
+    cli_ok(run_cli(cloud, "local", "start"))
     _client(cloud, "sqs").create_queue(QueueName="in-the-damaged-generation")
-    _ok(_cli(cloud, "local", "stop"))
+    cli_ok(run_cli(cloud, "local", "stop"))
     newest = GenerationStore(_root(cloud)).current()
     assert newest is not None
     damaged = newest.path / "dynamodb.json"
     damaged.write_bytes(damaged.read_bytes()[:1000])  # as a disk error would leave it
 
-    started = _ok(_cli(cloud, "local", "start"))
+    started = cli_ok(run_cli(cloud, "local", "start"))
 
     assert f"the newest saved state is damaged ({newest.name}: dynamodb.json is 1,000 bytes" in started
     assert "changes after that time are lost" in started
     assert (_root(cloud) / f"broken-{newest.name}").is_dir()
-    jobs = json.loads(_ok(_cli(cloud, "jobs", "--stage", STAGE, "--json")))
+    jobs = json.loads(cli_ok(run_cli(cloud, "jobs", "--stage", STAGE, "--json")))
     assert any(j["job_id"] == job["job_id"] and j["status"] == "COMPLETE" for j in jobs)
-    assert json.loads(_ok(_cli(cloud, "reconcile", job["job_id"], "--stage", STAGE, "--json")))["ok"]
+    assert json.loads(cli_ok(run_cli(cloud, "reconcile", job["job_id"], "--stage", STAGE, "--json")))["ok"]
 
 
 def test_state_written_by_a_newer_ministack_is_refused_in_one_line(cloud: dict[str, str]) -> None:
-    _ok(_cli(cloud, "local", "stop"))
+    cli_ok(run_cli(cloud, "local", "stop"))
     store = GenerationStore(_root(cloud))
     base = store.current()
     assert base is not None
@@ -161,7 +145,7 @@ def test_state_written_by_a_newer_ministack_is_refused_in_one_line(cloud: dict[s
     newer = store.commit(partial, Manifest(number, now_iso(), "9.0.0"))
     before = sorted((str(p), p.stat().st_size) for p in _root(cloud).rglob("*") if p.is_file())
 
-    refused = _cli(cloud, "local", "start")
+    refused = run_cli(cloud, "local", "start")
 
     assert refused.returncode == 1
     assert "Traceback" not in refused.stdout + refused.stderr
@@ -174,14 +158,14 @@ def test_state_written_by_a_newer_ministack_is_refused_in_one_line(cloud: dict[s
     shutil.rmtree(newer.path)  # back to the state this MiniStack wrote
     os.remove(store.current_link)
     os.symlink(base.name, store.current_link)
-    _ok(_cli(cloud, "local", "start"))
+    cli_ok(run_cli(cloud, "local", "start"))
 
 
 def test_the_state_dir_of_the_issue_is_explained_and_repaired(cloud: dict[str, str], tmp_path: Path) -> None:
     """A save cut short after the first service files (acm ... cognito): a stack recorded, its resources gone."""
-    _ok(_cli(cloud, "local", "start"))
+    cli_ok(run_cli(cloud, "local", "start"))
     job = _ingest(cloud, tmp_path, "before-the-cut.csv", 2_000)
-    _ok(_cli(cloud, "local", "stop"))
+    cli_ok(run_cli(cloud, "local", "stop"))
     root = _root(cloud)
     current = GenerationStore(root).current()
     assert current is not None
@@ -194,9 +178,9 @@ def test_the_state_dir_of_the_issue_is_explained_and_repaired(cloud: dict[str, s
         shutil.copy(tmp_path / "full-state" / current.name / name, root / name)
     assert (root / "cloudformation.json").exists() and not (root / "dynamodb.json").exists()
 
-    started = _cli(cloud, "local", "start")
+    started = run_cli(cloud, "local", "start")
 
-    out = _ok(started)
+    out = cli_ok(started)
     assert f"stack pipeline-{STAGE} is recorded but" in out
     assert f"(tables pipeline-{STAGE}-jobs, pipeline-{STAGE}-records;" in out
     assert "the local cloud's saved state was incomplete" in out
@@ -204,11 +188,12 @@ def test_the_state_dir_of_the_issue_is_explained_and_repaired(cloud: dict[str, s
     ingest_bucket = f"pipeline-{STAGE}-ingest-000000000000-us-east-1"
     assert f"object(s) in {ingest_bucket}" in out
     assert _client(cloud, "s3").head_object(Bucket=ingest_bucket, Key=job["key"])  # the raw upload was kept
-    assert json.loads(_ok(_cli(cloud, "jobs", "--stage", STAGE, "--json"))) == []  # the job records: lost, as said
+    jobs = json.loads(cli_ok(run_cli(cloud, "jobs", "--stage", STAGE, "--json")))
+    assert jobs == []  # the job records: lost, as said
     again = _ingest(cloud, tmp_path, "after-the-repair.csv", 2_000)  # and the pipeline works again
-    assert json.loads(_ok(_cli(cloud, "reconcile", again["job_id"], "--stage", STAGE, "--json")))["ok"]
-    _ok(_cli(cloud, "local", "stop"))
-    started = _ok(_cli(cloud, "local", "start"))
+    assert json.loads(cli_ok(run_cli(cloud, "reconcile", again["job_id"], "--stage", STAGE, "--json")))["ok"]
+    cli_ok(run_cli(cloud, "local", "stop"))
+    started = cli_ok(run_cli(cloud, "local", "start"))
     assert "is recorded but" not in started  # repaired for good
 
 
@@ -225,13 +210,13 @@ def generations_on_a_tmpfs(tmp_path: Path) -> Iterator[tuple[dict[str, str], Pat
     try:
         yield env, disk
     finally:
-        _cli(env, "local", "stop", "--force")
+        run_cli(env, "local", "stop", "--force")
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def _wait_status(env: dict[str, str], done: Any, timeout: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    while not done(status := json.loads(_ok(_cli(env, "local", "status", "--json")))):
+    while not done(status := json.loads(cli_ok(run_cli(env, "local", "status", "--json")))):
         assert time.monotonic() < deadline, status
         time.sleep(0.5)
     return status
@@ -241,7 +226,7 @@ def test_a_save_target_turned_read_only_keeps_the_last_generation_and_says_so(
     generations_on_a_tmpfs: tuple[dict[str, str], Path],
 ) -> None:
     env, disk = generations_on_a_tmpfs
-    _ok(_cli(env, "local", "start"))
+    cli_ok(run_cli(env, "local", "start"))
     sqs = _client(env, "sqs")
     sqs.create_queue(QueueName="saved-before")
     saved = _wait_status(env, lambda s: s["state"]["changes_since_saved"] == 0 and s["state"]["saved_generation"])
@@ -250,15 +235,15 @@ def test_a_save_target_turned_read_only_keeps_the_last_generation_and_says_so(
         sqs.create_queue(QueueName="made-while-read-only")
         failed = _wait_status(env, lambda s: any("the last checkpoint failed" in w for w in s["warnings"]))
         assert any("Read-only file system" in w for w in failed["warnings"]), failed["warnings"]
-        warned = _cli(env, "local", "status")
+        warned = run_cli(env, "local", "status")
         assert "warning: the last checkpoint failed: " in warned.stderr and "Traceback" not in warned.stderr
 
-        stopped = _cli(env, "local", "stop")
+        stopped = run_cli(env, "local", "stop")
         assert stopped.returncode == 1 and "Traceback" not in stopped.stdout + stopped.stderr
         assert "local cloud stopped but could NOT save its state: " in stopped.stdout
         assert f"it will load generation {saved['state']['saved_generation']}" in stopped.stdout
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
-    _ok(_cli(env, "local", "start"))
+    cli_ok(run_cli(env, "local", "start"))
     names = {q.rsplit("/", 1)[-1] for q in _client(env, "sqs").list_queues().get("QueueUrls", [])}
     assert "saved-before" in names and "made-while-read-only" not in names  # as it said

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 
 from pipeline.tools.sample import write_orders
-from tests.e2e.conftest import _free_port, athena_count
+from tests.e2e.conftest import _free_port, athena_count, cli_ok, run_cli
 
 # A million rows and more: minutes on a quiet 2-core machine, many more under load (pyproject's default is 900 s)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
@@ -34,24 +32,9 @@ BIG_FIRST_ID = 90_000_000
 COMPLETED: dict[str, Any] = {}  # the big job of the first test, COMPLETE, for the second
 
 
-def _cli(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("pipeline")), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
 
 def _job(env: dict[str, str], key: str) -> dict[str, Any]:
-    jobs = json.loads(_ok(_cli(env, "jobs", "--stage", STAGE, "--json")))
+    jobs = json.loads(cli_ok(run_cli(env, "jobs", "--stage", STAGE, "--json")))
     return next((j for j in jobs if j.get("key") == key), {})
 
 
@@ -86,23 +69,23 @@ def private_cloud(tmp_path_factory: pytest.TempPathFactory) -> Any:
     }
     env.pop("AWS_ENDPOINT_URL", None)
     yield env
-    _cli(env, "local", "stop")
+    run_cli(env, "local", "stop")
 
 
 def test_a_restart_mid_job_resumes_the_job_and_loses_nothing(private_cloud: dict[str, str], tmp_path: Path) -> None:
     env = private_cloud
-    _ok(_cli(env, "deploy", "--stage", STAGE))
+    cli_ok(run_cli(env, "deploy", "--stage", STAGE))
     small = tmp_path / "small.csv"
     small_counts = write_orders(small, 2_000, seed=22, start_id=95_000_000)
     small_key = "orders/restart/small.csv"
-    _ok(_cli(env, "ingest", str(small), "--dataset", "orders", "--key", small_key, "--stage", STAGE, "--wait"))
+    cli_ok(run_cli(env, "ingest", str(small), "--dataset", "orders", "--key", small_key, "--stage", STAGE, "--wait"))
     orphan = _job(env, small_key)
     _as_if_caught_mid_processing(env, orphan["job_id"])
 
     path = tmp_path / "big.csv"
     counts = write_orders(path, ROWS, seed=21, start_id=BIG_FIRST_ID)
     key = BIG_KEY
-    _ok(_cli(env, "ingest", str(path), "--dataset", "orders", "--key", key, "--stage", STAGE))
+    cli_ok(run_cli(env, "ingest", str(path), "--dataset", "orders", "--key", key, "--stage", STAGE))
 
     deadline = time.monotonic() + 600
     while int(_job(env, key).get("pages_done") or 0) < 3:
@@ -111,8 +94,8 @@ def test_a_restart_mid_job_resumes_the_job_and_loses_nothing(private_cloud: dict
     before = _job(env, key)
     assert before["status"] == "PAGING"
 
-    _ok(_cli(env, "local", "stop"))
-    started = _ok(_cli(env, "local", "start"))
+    cli_ok(run_cli(env, "local", "stop"))
+    started = cli_ok(run_cli(env, "local", "start"))
     assert f"resumed interrupted job {before['job_id']}" in started, started
     assert f"resumed interrupted job {orphan['job_id']}" in started, started
 
@@ -125,20 +108,20 @@ def test_a_restart_mid_job_resumes_the_job_and_loses_nothing(private_cloud: dict
     assert job["rows_valid"] == counts["valid"] and job["rows_rejected"] == counts["invalid"]
     assert job["redrives"] == 1
 
-    executions = json.loads(_ok(_cli(env, "executions", "--stage", STAGE, "--json")))
+    executions = json.loads(cli_ok(run_cli(env, "executions", "--stage", STAGE, "--json")))
     statuses = {e["name"]: e["status"] for e in executions if e["job_id"] == job["job_id"]}
     assert statuses[f"{job['job_id']}-0"] == "FAILED"  # States.ServiceRestart: it was running at the stop
     assert "SUCCEEDED" in statuses.values(), statuses
-    shown = json.loads(_ok(_cli(env, "executions", "--stage", STAGE, "show", f"{job['job_id']}-0", "--json")))
+    shown = json.loads(cli_ok(run_cli(env, "executions", "--stage", STAGE, "show", f"{job['job_id']}-0", "--json")))
     assert "ServiceRestart" in json.dumps(shown)
 
-    reconciled = json.loads(_ok(_cli(env, "reconcile", job["job_id"], "--stage", STAGE, "--json")))
+    reconciled = json.loads(cli_ok(run_cli(env, "reconcile", job["job_id"], "--stage", STAGE, "--json")))
     assert reconciled["ok"], reconciled
 
     redone = _job(env, small_key)  # the upload caught mid-processing was handed to the processor again
     assert redone["status"] == "COMPLETE" and redone["job_id"] == orphan["job_id"], redone
     assert redone["rows_valid"] == small_counts["valid"]
-    assert json.loads(_ok(_cli(env, "reconcile", orphan["job_id"], "--stage", STAGE, "--json")))["ok"]
+    assert json.loads(cli_ok(run_cli(env, "reconcile", orphan["job_id"], "--stage", STAGE, "--json")))["ok"]
     COMPLETED.update(job=job, counts=counts, small=small_counts)
 
 
@@ -156,7 +139,7 @@ def _clients(env: dict[str, str]) -> dict[str, Any]:
 
 
 def _status(env: dict[str, str]) -> dict[str, Any]:
-    return json.loads(_ok(_cli(env, "local", "status", "--json")))
+    return json.loads(cli_ok(run_cli(env, "local", "status", "--json")))
 
 
 def _wait_saved(env: dict[str, str], after: str) -> dict[str, Any]:
@@ -172,14 +155,14 @@ def _wait_saved(env: dict[str, str], after: str) -> dict[str, Any]:
 
 def _check_everything(env: dict[str, str], job_id: str, counts: dict[str, int], expected_items: int) -> None:
     """The job, `pipeline reconcile`, the DynamoDB item count and the Athena count, after a restart."""
-    job = next(j for j in json.loads(_ok(_cli(env, "jobs", "--stage", STAGE, "--json"))) if j["job_id"] == job_id)
+    job = next(j for j in json.loads(cli_ok(run_cli(env, "jobs", "--stage", STAGE, "--json"))) if j["job_id"] == job_id)
     assert job["status"] == "COMPLETE", job
     assert (job["rows_input"], job["rows_valid"], job["rows_rejected"]) == (ROWS, counts["valid"], counts["invalid"])
-    reconciled = json.loads(_ok(_cli(env, "reconcile", job_id, "--stage", STAGE, "--json")))
+    reconciled = json.loads(cli_ok(run_cli(env, "reconcile", job_id, "--stage", STAGE, "--json")))
     assert reconciled["ok"] and reconciled["counts"]["dynamodb_missing"] == 0, reconciled
     table = _clients(env)["dynamodb"].describe_table(TableName=f"pipeline-{STAGE}-records")["Table"]
     assert table["ItemCount"] == expected_items
-    stack = json.loads(_ok(_cli(env, "outputs", "--stage", STAGE, "--json")))
+    stack = json.loads(cli_ok(run_cli(env, "outputs", "--stage", STAGE, "--json")))
     last = f"ORD-{BIG_FIRST_ID + ROWS - 1:08d}"
     where = "order_id BETWEEN %(lo)s AND %(hi)s"
     assert athena_count(stack, where, {"lo": f"ORD-{BIG_FIRST_ID:08d}", "hi": last}) == counts["valid"]
@@ -188,11 +171,11 @@ def _check_everything(env: dict[str, str], job_id: str, counts: dict[str, int], 
 def test_a_completed_job_survives_kill_9_and_a_restart(private_cloud: dict[str, str], tmp_path: Path) -> None:
     env = private_cloud
     if not COMPLETED:  # run alone: ingest the job here
-        _ok(_cli(env, "deploy", "--stage", STAGE))
+        cli_ok(run_cli(env, "deploy", "--stage", STAGE))
         path = tmp_path / "big.csv"
         counts = write_orders(path, ROWS, seed=21, start_id=BIG_FIRST_ID)
         ingest = ["ingest", str(path), "--dataset", "orders", "--key", BIG_KEY, "--stage", STAGE, "--wait"]
-        _ok(_cli(env, *ingest, timeout=1800))
+        cli_ok(run_cli(env, *ingest, timeout=1800))
         COMPLETED.update(job=_job(env, BIG_KEY), counts=counts, small={"valid": 0})
     job_id, counts = COMPLETED["job"]["job_id"], COMPLETED["counts"]
     expected_items = counts["valid"] + COMPLETED["small"]["valid"]  # the two files' ids do not overlap
@@ -203,17 +186,17 @@ def test_a_completed_job_survives_kill_9_and_a_restart(private_cloud: dict[str, 
     os.kill(_status(env)["pid"], signal.SIGKILL)  # the emulator dies: no shutdown, no save
 
     started = time.monotonic()
-    restarted = _ok(_cli(env, "local", "start", timeout=1800))
+    restarted = cli_ok(run_cli(env, "local", "start", timeout=1800))
     print(f"start after kill -9: {time.monotonic() - started:.1f}s: {restarted.strip()}")
     assert f"generation {saved['saved_generation']}" in restarted, restarted
     assert "resumed interrupted job" not in restarted, restarted  # nothing was left unfinished
     _check_everything(env, job_id, counts, expected_items)
 
     started = time.monotonic()
-    stopped = _ok(_cli(env, "local", "stop", timeout=1800))
+    stopped = cli_ok(run_cli(env, "local", "stop", timeout=1800))
     print(f"stop: {time.monotonic() - started:.1f}s: {stopped.strip()}")
     assert "local cloud stopped;" in stopped, stopped
     started = time.monotonic()
-    _ok(_cli(env, "local", "start", timeout=1800))
+    cli_ok(run_cli(env, "local", "start", timeout=1800))
     print(f"start after stop: {time.monotonic() - started:.1f}s")
     _check_everything(env, job_id, counts, expected_items)

@@ -1,10 +1,17 @@
-"""Shared helpers for the unit tests: contracts, the parse+validate chain, and a LazySimpleSerDe reader."""
+"""Shared helpers for the unit tests: contracts, the parse+validate chain, a LazySimpleSerDe reader and a fake AWS
+endpoint that records what botocore sends."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
+import socket
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -213,3 +220,46 @@ def run_async(coroutine: Any) -> Any:
 
     with ThreadPoolExecutor(max_workers=1) as pool:  # the caller's context variables go with it
         return pool.submit(contextvars.copy_context().run, asyncio.run, coroutine).result()
+
+
+# ------------------------------------------------------------------ a fake AWS endpoint
+
+
+@dataclass
+class FakeEndpoint:
+    """A local HTTP server answering every request with one JSON body; ``requests`` holds each one's headers."""
+
+    port: int
+    requests: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def fake_aws_endpoint(status: int, body: bytes) -> Iterator[FakeEndpoint]:
+    """Serve ``status`` and ``body`` (an `application/x-amz-json-1.0` error, say) on a free port of loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        endpoint = FakeEndpoint(int(probe.getsockname()[1]))
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            endpoint.requests.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", endpoint.port), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield endpoint
+    finally:
+        server.shutdown()

@@ -30,6 +30,7 @@ from pipeline.tools.bench.suites import (
     QUERY,
     RESTART,
     S3_ONLY,
+    SCALE,
     SMALL_FILES,
     RatioRow,
     percentiles,
@@ -323,6 +324,10 @@ def ratio_rows(suites: dict[str, dict[str, Any]]) -> list[RatioRow]:
                     reference=f"DuckDB over the source file {q[f'duckdb_{what}_s']:.2f} s",
                 )
             )
+    if scale := suites.get(SCALE):
+        from pipeline.tools.bench.scale import scale_rows
+
+        rows += scale_rows(scale)
     if r := suites.get(RESTART):
         rows.append(
             ratio_row(
@@ -347,9 +352,24 @@ def ratio_rows(suites: dict[str, dict[str, Any]]) -> list[RatioRow]:
     return rows
 
 
-def run_suites(names: list[str], rows: int, out: Path, progress: Progress, *, files: int = 100) -> dict[str, Any]:
-    """Run the named suites (not the default one) on one private local cloud; return their results."""
+def run_suites(
+    names: list[str], rows: int, out: Path, progress: Progress, *, files: int = 100, scale: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run the named suites (not the default one) on one private local cloud, then `scale` (``scale``: its
+    options) on clouds of its own; return their results."""
     out.mkdir(parents=True, exist_ok=True)
+    suites: dict[str, dict[str, Any]] = {}
+    shared = [name for name in names if name != SCALE]
+    if shared:
+        suites |= _shared_cloud_suites(shared, rows, out, progress, files)
+    if SCALE in names:
+        from pipeline.tools.bench.scale import run_scale
+
+        suites[SCALE] = run_scale(out, progress, **(scale or {}))
+    return suites
+
+
+def _shared_cloud_suites(names: list[str], rows: int, out: Path, progress: Progress, files: int) -> dict[str, Any]:
     suites: dict[str, dict[str, Any]] = {}
     path = out / f"orders-{rows}.csv"
     if S3_ONLY in names and not path.exists():
@@ -373,7 +393,14 @@ def run_suites(names: list[str], rows: int, out: Path, progress: Progress, *, fi
 
 
 def bench_run(
-    selected: list[str], rows: int, out: Path, progress: Progress, *, files: int = 100, **default: Any
+    selected: list[str],
+    rows: int,
+    out: Path,
+    progress: Progress,
+    *,
+    files: int = 100,
+    scale: dict[str, Any] | None = None,
+    **default: Any,
 ) -> dict[str, Any]:
     """The default suite (``default``: its options) if selected, then the others; one result, one bench.json
     and bench.md holding every ratio row."""
@@ -384,7 +411,7 @@ def bench_run(
     others = [name for name in selected if name != DEFAULT]
     if not others:
         return result
-    result["suites"] = run_suites(others, rows, out, progress, files=files)
+    result["suites"] = run_suites(others, rows, out, progress, files=files, scale=scale)
     result["machine"]["load_average_after"] = " ".join(f"{n:.1f}" for n in os.getloadavg())
     result["suite_rows"] = [row.as_dict() for row in ratio_rows(result["suites"])]
     (out / "bench.json").write_text(json.dumps(result, indent=2, default=str))

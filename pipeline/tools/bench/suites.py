@@ -12,7 +12,8 @@ SMALL_FILES = "small-files"
 S3_ONLY = "s3-only"
 QUERY = "query"
 RESTART = "restart"
-SUITES = (DEFAULT, SMALL_FILES, S3_ONLY, QUERY, RESTART)
+SCALE = "scale"
+SUITES = (DEFAULT, SMALL_FILES, S3_ONLY, QUERY, RESTART, SCALE)
 # a suite that measures the S3-only job's output or state needs that job first
 NEEDS = {QUERY: S3_ONLY, RESTART: S3_ONLY}
 

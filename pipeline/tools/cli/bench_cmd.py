@@ -25,6 +25,17 @@ def _peer_installed() -> bool:
     return True
 
 
+def _sizes(option: str, text: str) -> list[int]:
+    """``100000,1000000`` (``_`` allowed in a number) as row counts; a readable error for anything else."""
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated row counts, not {text!r}", param_hint=option) from None
+    if any(size < 1 for size in sizes):
+        raise click.BadParameter("every size must be at least 1 row", param_hint=option)
+    return sizes
+
+
 @click.command()
 @click.option(
     "--suite",
@@ -32,7 +43,7 @@ def _peer_installed() -> bool:
     multiple=True,
     type=click.Choice(SUITES),
     help="What to measure (repeatable) [default: default]: default (the DynamoDB path of one file), small-files, "
-    "s3-only, query (needs s3-only), restart (needs s3-only).",
+    "s3-only, query (needs s3-only), restart (needs s3-only), scale (both paths at --scale-rows and --scale-s3-rows).",
 )
 @click.option("--rows", default=1_000_000, show_default=True, help="Rows of the sample dataset (fixed seed).")
 @click.option("--files", default=100, show_default=True, help="Files of 1-1,000 rows the small-files suite uploads.")
@@ -41,6 +52,18 @@ def _peer_installed() -> bool:
 @click.option("--page-rows", type=int, default=None, help="Rows a page [default: 50,000; fewer for small files].")
 @click.option("--import-runs", default=5, show_default=True, help="Fresh processes per handler for import timing.")
 @click.option("--floor-items", default=100_000, show_default=True, help="Items the DynamoDB floor loop writes.")
+@click.option(
+    "--scale-rows",
+    default="100000,1000000,3000000",
+    show_default=True,
+    help="Sizes (comma-separated rows) the scale suite runs through the DynamoDB path.",
+)
+@click.option(
+    "--scale-s3-rows",
+    default="10000000",
+    show_default=True,
+    help="Sizes (comma-separated rows) the scale suite runs through an S3-only dataset (empty: none).",
+)
 @click.option("--keep-cloud", is_flag=True, help="Keep the private local cloud's state directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def bench(
@@ -52,6 +75,8 @@ def bench(
     page_rows: int | None,
     import_runs: int,
     floor_items: int,
+    scale_rows: str,
+    scale_s3_rows: str,
     keep_cloud: bool,
     as_json: bool,
 ) -> None:
@@ -76,6 +101,11 @@ def bench(
         out,
         progress,
         files=files,
+        scale={
+            "sizes": _sizes("--scale-rows", scale_rows),
+            "s3_sizes": _sizes("--scale-s3-rows", scale_s3_rows),
+            "floor_items": floor_items,
+        },
         skip_peer=skip_peer,
         import_runs=import_runs,
         floor_items=floor_items,

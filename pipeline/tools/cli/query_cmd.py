@@ -14,7 +14,7 @@ from pipeline.tools.cli.options import aws_options, json_option, target
     "--param",
     "-p",
     multiple=True,
-    help="NAME=VALUE for %(NAME)s in the SQL, pasted in as a quoted string literal (write a literal % as %%).",
+    help="NAME=VALUE for %(NAME)s in the SQL, sent as a server-side execution parameter (write a literal % as %%).",
 )
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @aws_options

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.runtime.errors import PipelineError
+from pipeline.tools.pairs import name_value_pairs
 
 # Set by `pipeline deploy` itself on every run; not the user's settings, so not reported as changes.
 MANAGED = ("Stage", "ArtifactBucket", "CodeKey", "BatchDefinitionKey", "DepsLayerKey")
@@ -46,13 +47,9 @@ class Plan:
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
     """`-p KEY=VALUE` pairs as a dict; a pair without `=` or without a key is a readable error."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ParameterError(f"-p {pair!r}: expected KEY=VALUE (for example -p PageRows=10000)")
-        out[key.strip()] = value
-    return out
+    return name_value_pairs(
+        pairs, lambda pair: ParameterError(f"-p {pair!r}: expected KEY=VALUE (for example -p PageRows=10000)")
+    )
 
 
 def defaults(template: Mapping[str, Any]) -> dict[str, str]:

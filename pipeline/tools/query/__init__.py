@@ -4,9 +4,16 @@ from pipeline.tools.query.athena import (
     QueryError,
     QueryParameterError,
     QueryResult,
-    check_parameters,
     parse_parameters,
     run_query,
+    to_execution_parameters,
 )
 
-__all__ = ["QueryError", "QueryParameterError", "QueryResult", "check_parameters", "parse_parameters", "run_query"]
+__all__ = [
+    "QueryError",
+    "QueryParameterError",
+    "QueryResult",
+    "parse_parameters",
+    "run_query",
+    "to_execution_parameters",
+]

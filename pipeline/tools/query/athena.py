@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline.runtime import aws
 from pipeline.runtime.errors import TerminalError
+from pipeline.tools.pairs import name_value_pairs
 
 PAGE_ROWS = 1000  # rows per GetQueryResults call, Athena's maximum
 
@@ -32,23 +33,37 @@ class QueryResult:
 
 def parse_parameters(pairs: Iterable[str]) -> dict[str, str]:
     """``NAME=VALUE`` strings (as `pipeline query -p` takes them) as a dict; a readable error for any other shape."""
-    parameters: dict[str, str] = {}
-    for pair in pairs:
-        name, equals, value = pair.partition("=")
-        if not equals or not name.strip():
-            raise QueryParameterError(f"a query parameter is NAME=VALUE (used in the SQL as %(NAME)s), not {pair!r}")
-        parameters[name.strip()] = value
-    return parameters
+    return name_value_pairs(
+        pairs,
+        lambda pair: QueryParameterError(
+            f"a query parameter is NAME=VALUE (used in the SQL as %(NAME)s), not {pair!r}"
+        ),
+    )
 
 
-def check_parameters(sql: str, parameters: Mapping[str, Any]) -> None:
-    """With parameters, pyformat reads every ``%`` in the SQL: each must be ``%(name)s`` with a value, or ``%%``."""
+def to_execution_parameters(sql: str, parameters: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """``sql`` with its ``%(name)s`` placeholders as Athena's ``?`` (``%%`` as ``%``) and, in order, the SQL
+    literal of each one's value (pyathena's formatter: a string quoted with its ``'`` doubled, a number as is, a
+    date ``DATE '...'``), for `StartQueryExecution`'s ``ExecutionParameters``: Athena binds them server-side.
+
+    Every ``%`` of the SQL must be ``%(name)s`` with a value, or ``%%`` (as pyformat reads it): a readable
+    `QueryParameterError` otherwise.
+    """
+    from pyathena.formatter import DefaultParameterFormatter
+
+    formatter = DefaultParameterFormatter()
+    text: list[str] = []
+    values: list[str] = []
     missing: list[str] = []
+    last = 0
     i = sql.find("%")
     while i >= 0:
+        text.append(sql[last:i])
         after = sql[i + 1 : i + 2]
         if after == "%":
-            i = sql.find("%", i + 2)
+            text.append("%")
+            last = i + 2
+            i = sql.find("%", last)
             continue
         close = sql.find(")", i) if after == "(" else -1
         if close < 0 or sql[close + 1 : close + 2] != "s":
@@ -58,9 +73,14 @@ def check_parameters(sql: str, parameters: Mapping[str, Any]) -> None:
                 "with -p parameters, write a literal % as %%"
             )
         name = sql[i + 2 : close]
-        if name not in parameters and name not in missing:
+        if name in parameters:
+            values.append(formatter.format("%(v)s", {"v": parameters[name]}))
+        elif name not in missing:
             missing.append(name)
-        i = sql.find("%", close + 2)
+        text.append("?")
+        last = close + 2
+        i = sql.find("%", last)
+    text.append(sql[last:])
     if missing:
         given = ", ".join(sorted(parameters)) or "none"
         raise QueryParameterError(
@@ -68,6 +88,7 @@ def check_parameters(sql: str, parameters: Mapping[str, Any]) -> None:
             + (f" (missing: {', '.join(missing)})" if len(missing) > 1 else "")
             + f"; given: {given}"
         )
+    return "".join(text), values
 
 
 def run_query(
@@ -81,16 +102,15 @@ def run_query(
 ) -> QueryResult:
     """Run ``sql`` and fetch its rows page by page, stopping after ``max_rows`` (every row when None).
 
-    ``parameters`` fill ``%(name)s`` placeholders: pyathena's pyformat formatter quotes each value as a SQL
-    literal (a string's ``'`` doubled) and substitutes it into the text before it is sent; Athena gets plain SQL.
+    ``parameters`` fill ``%(name)s`` placeholders: each becomes a ``?`` and its value's SQL literal goes to
+    Athena as an execution parameter, bound by the engine (`to_execution_parameters`), never pasted into the SQL.
     """
     from pyathena import connect
     from pyathena.error import DatabaseError, OperationalError, ProgrammingError
 
     from pipeline.tools.query.values import TolerantConverter
 
-    if parameters:
-        check_parameters(sql, parameters)
+    sql, bound = to_execution_parameters(sql, parameters) if parameters else (sql, [])
     connection = connect(
         s3_staging_dir=output_location,
         work_group=workgroup,
@@ -102,7 +122,10 @@ def run_query(
     try:
         cursor = connection.cursor()
         cursor.arraysize = PAGE_ROWS
-        cursor.execute(sql, dict(parameters) if parameters else None)
+        if bound:
+            cursor.execute(sql, bound, paramstyle="qmark")
+        else:
+            cursor.execute(sql)
         columns = [d[0] for d in cursor.description or []]
         rows: list[tuple[Any, ...]] = []
         while max_rows is None or len(rows) <= max_rows:  # one row past the cap tells that there are more

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from pipeline.tools.query.athena import QueryError, check_parameters
+from pipeline.tools.query.athena import QueryError, to_execution_parameters
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -129,8 +129,7 @@ def execute(sql: str, outs: Mapping[str, str], params: Mapping[str, Any] | None 
 
     from pipeline.runtime import aws
 
-    if params:
-        check_parameters(sql, params)
+    sql, bound = to_execution_parameters(sql, params) if params else (sql, [])
     connection = connect(
         s3_staging_dir=outs["AthenaResultLocation"],
         work_group=outs["AthenaWorkGroup"],
@@ -140,7 +139,10 @@ def execute(sql: str, outs: Mapping[str, str], params: Mapping[str, Any] | None 
     )
     try:
         cursor = connection.cursor()
-        cursor.execute(sql, dict(params) if params else None)
+        if bound:
+            cursor.execute(sql, bound, paramstyle="qmark")
+        else:
+            cursor.execute(sql)
         columns = [(str(d[0]), str(d[1])) for d in cursor.description or []]
         return Executed(cursor.query_id or "", cursor.output_location or "", columns)
     except (DatabaseError, OperationalError, ProgrammingError) as exc:
@@ -159,8 +161,8 @@ def query_arrow(
 ) -> pa.Table:
     """Run ``sql`` on the local cloud (``stage`` None) or an AWS stage; the result as a typed Arrow table.
 
-    ``params`` fill ``%(name)s`` placeholders as in `pipeline query -p` (quoted by pyathena and pasted into
-    the SQL before it is sent). ``datasets`` names the datasets whose text columns are decoded (default: the
+    ``params`` fill ``%(name)s`` placeholders as in `pipeline query -p` (sent as server-side execution
+    parameters, bound by Athena). ``datasets`` names the datasets whose text columns are decoded (default: the
     tables the SQL reads).
     """
     outs = _outputs(stage)

@@ -11,6 +11,7 @@ docs/local-cloud.md saying what MiniStack does and what the adaptation changes.
 from __future__ import annotations
 
 from pipeline.tools.local.adapt import (
+    athena_execution_parameters,
     athena_null_format,
     athena_parquet_columns,
     athena_results,
@@ -19,6 +20,14 @@ from pipeline.tools.local.adapt import (
     lifespan_timeouts,
 )
 
-ADAPTATIONS = (lifespan_timeouts, athena_null_format, athena_parquet_columns, athena_results, athena_unload, durability)
+ADAPTATIONS = (
+    lifespan_timeouts,
+    athena_null_format,
+    athena_parquet_columns,
+    athena_results,
+    athena_unload,
+    athena_execution_parameters,
+    durability,
+)
 
 __all__ = ["ADAPTATIONS"]

@@ -9,8 +9,11 @@ sequence `\\N` is text. Hive, Trino and so Athena compare each raw field with th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from pipeline.tools.local.adapt.wrapping import replace
 
 if TYPE_CHECKING:
     from pipeline.tools.local.launcher import LaunchContext
@@ -33,29 +36,17 @@ def with_null_format(relation: str, table: dict[str, Any]) -> str:
     return relation.replace(_ANCHOR, f"nullstr = {_literal(null_format)}, {_ANCHOR}", 1)
 
 
-def wrapped_by(function: Any, marker: str) -> bool:
-    """Whether ``function`` or one it wraps (`__wrapped__`, all the way down) carries ``marker``."""
-    while function is not None:
-        if getattr(function, marker, False):
-            return True
-        function = getattr(function, "__wrapped__", None)
-    return False
-
-
 def patch_athena() -> None:
     """Make MiniStack's Athena honour `serialization.null.format` (idempotent)."""
     from ministack.services import athena
 
-    original = athena._table_relation
-    if wrapped_by(original, "_pipeline_null_format"):  # under another adaptation's wrapper, too
-        return
+    def wrap(original: Callable[[dict[str, Any], list[str]], str]) -> Callable[[dict[str, Any], list[str]], str]:
+        def table_relation(table_data: dict[str, Any], files: list[str]) -> str:
+            return with_null_format(original(table_data, files), table_data)
 
-    def table_relation(table_data: dict[str, Any], files: list[str]) -> str:
-        return with_null_format(original(table_data, files), table_data)
+        return table_relation
 
-    table_relation._pipeline_null_format = True  # type: ignore[attr-defined]
-    table_relation.__wrapped__ = original  # type: ignore[attr-defined]
-    athena._table_relation = table_relation
+    replace(athena, "_table_relation", wrap, "_pipeline_null_format")
 
 
 def install(app: ModuleType, context: LaunchContext) -> None:

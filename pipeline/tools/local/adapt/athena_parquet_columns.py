@@ -12,8 +12,11 @@ MiniStack's own empty relation of the table (`athena._empty_relation`); nothing 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from pipeline.tools.local.adapt.wrapping import replace
 
 if TYPE_CHECKING:
     from pipeline.tools.local.launcher import LaunchContext
@@ -41,18 +44,13 @@ def patch_athena() -> None:
     """Make MiniStack's Athena read a Parquet table by the Glue table's columns (idempotent)."""
     from ministack.services import athena
 
-    from pipeline.tools.local.adapt.athena_null_format import wrapped_by
+    def wrap(original: Callable[[dict[str, Any], list[str]], str]) -> Callable[[dict[str, Any], list[str]], str]:
+        def table_relation(table_data: dict[str, Any], files: list[str]) -> str:
+            return with_table_columns(original(table_data, files), table_data)
 
-    original = athena._table_relation
-    if wrapped_by(original, "_pipeline_parquet_columns"):  # under another adaptation's wrapper, too
-        return
+        return table_relation
 
-    def table_relation(table_data: dict[str, Any], files: list[str]) -> str:
-        return with_table_columns(original(table_data, files), table_data)
-
-    table_relation._pipeline_parquet_columns = True  # type: ignore[attr-defined]
-    table_relation.__wrapped__ = original  # type: ignore[attr-defined]
-    athena._table_relation = table_relation
+    replace(athena, "_table_relation", wrap, "_pipeline_parquet_columns")
 
 
 def install(app: ModuleType, context: LaunchContext) -> None:

@@ -26,6 +26,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from pipeline.tools.local.adapt.wrapping import replace
+
 if TYPE_CHECKING:
     from pipeline.tools.local.launcher import LaunchContext
 
@@ -104,11 +106,7 @@ def patch_athena() -> None:
     """Install the result writer into MiniStack's Athena (idempotent)."""
     from ministack.services import athena
 
-    if getattr(athena._save_query_results, "_pipeline_results", False):
-        return
-    save_query_results.__wrapped__ = athena._save_query_results  # type: ignore[attr-defined]
-    save_query_results._pipeline_results = True  # type: ignore[attr-defined]
-    athena._save_query_results = save_query_results
+    replace(athena, "_save_query_results", lambda _original: save_query_results, "_pipeline_results")
 
 
 def install(app: ModuleType, context: LaunchContext) -> None:

@@ -23,6 +23,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from pipeline.tools.local.adapt.wrapping import replace
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -204,30 +206,30 @@ def patch_athena() -> None:
     """Run UNLOAD and CTAS in MiniStack's Athena as Parquet (idempotent)."""
     from ministack.services import athena
 
-    if getattr(athena._run_duckdb, "_pipeline_unload", False):
-        return
-    original_run, original_execute = athena._run_duckdb, athena._execute_query
+    def wrap_run(original_run: Any) -> Any:
+        async def run_duckdb(query: str, database: str, catalog: str | None = None) -> Any:
+            statement = parse(query)
+            if statement is None:
+                return await original_run(query, database, catalog)
+            reason = refusal(statement)
+            if reason:
+                raise ValueError(reason)
+            return await run_parquet_statement(statement, database, catalog, original_run)
 
-    async def run_duckdb(query: str, database: str, catalog: str | None = None) -> Any:
-        statement = parse(query)
-        if statement is None:
-            return await original_run(query, database, catalog)
-        reason = refusal(statement)
-        if reason:
-            raise ValueError(reason)
-        return await run_parquet_statement(statement, database, catalog, original_run)
+        return run_duckdb
 
-    async def execute_query(query_id: str, *args: Any, **kwargs: Any) -> Any:
-        token = _query_id.set(query_id)
-        try:
-            return await original_execute(query_id, *args, **kwargs)
-        finally:
-            _query_id.reset(token)
+    def wrap_execute(original_execute: Any) -> Any:
+        async def execute_query(query_id: str, *args: Any, **kwargs: Any) -> Any:
+            token = _query_id.set(query_id)
+            try:
+                return await original_execute(query_id, *args, **kwargs)
+            finally:
+                _query_id.reset(token)
 
-    for wrapper, original in ((run_duckdb, original_run), (execute_query, original_execute)):
-        setattr(wrapper, "_pipeline_unload", True)  # noqa: B010  (a marker on a function object)
-        setattr(wrapper, "__wrapped__", original)  # noqa: B010
-    athena._run_duckdb, athena._execute_query = run_duckdb, execute_query
+        return execute_query
+
+    replace(athena, "_run_duckdb", wrap_run, "_pipeline_unload")
+    replace(athena, "_execute_query", wrap_execute, "_pipeline_unload")
 
 
 def install(app: ModuleType, context: LaunchContext) -> None:

@@ -6,16 +6,13 @@ The oracle is botocore itself: the endpoint a client resolves, and the HTTP requ
 
 from __future__ import annotations
 
-import http.server
 import os
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from botocore import exceptions as boto
+from conftest import FakeEndpoint, fake_aws_endpoint
 
 from pipeline.runtime import aws
 from pipeline.tools.cli.target import resolve
@@ -60,44 +57,20 @@ def test_the_template_url_follows_the_s3_endpoint_not_cloudformations(clean_aws:
     assert _template_url("b", "t.yaml", "eu-west-1") == "https://b.s3.eu-west-1.amazonaws.com/t.yaml"
 
 
-class _Busy(http.server.BaseHTTPRequestHandler):
-    """Answers every request with a retryable 503 and counts them."""
-
-    count: ClassVar[int] = 0
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        type(self).count += 1
-        body = b'{"__type": "ServiceUnavailable", "message": "busy"}'
-        self.send_response(503)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def busy(clean_aws: pytest.MonkeyPatch) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Busy)
-    _Busy.count = 0
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    clean_aws.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
+def busy(clean_aws: pytest.MonkeyPatch) -> Iterator[FakeEndpoint]:
+    """An endpoint answering every request with a retryable 503."""
+    with fake_aws_endpoint(503, b'{"__type": "ServiceUnavailable", "message": "busy"}') as endpoint:
+        clean_aws.setenv("AWS_ENDPOINT_URL", endpoint.url)
+        yield endpoint
 
 
-def _attempts() -> int:
+def _attempts(busy: FakeEndpoint) -> int:
     aws.reset()
-    _Busy.count = 0
+    busy.requests.clear()
     with pytest.raises(boto.ClientError):
         aws.client("dynamodb").list_tables()
-    return _Busy.count
+    return len(busy.requests)
 
 
 @pytest.mark.parametrize(
@@ -105,16 +78,18 @@ def _attempts() -> int:
     [("AWS_MAX_ATTEMPTS", "2", 2), ("AWS_MAX_ATTEMPTS", "1", 1), ("AWS_RETRY_MODE", "standard", 3)],
 )
 def test_the_users_retry_settings_are_honoured(
-    busy: str, clean_aws: pytest.MonkeyPatch, variable: str, value: str, attempts: int
+    busy: FakeEndpoint, clean_aws: pytest.MonkeyPatch, variable: str, value: str, attempts: int
 ) -> None:
     """AWS_RETRY_MODE alone: botocore's standard mode with its own 3 attempts, not our 8."""
     clean_aws.setenv(variable, value)
-    assert _attempts() == attempts
+    assert _attempts(busy) == attempts
 
 
-def test_retry_settings_in_the_profile_are_honoured(busy: str, clean_aws: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_retry_settings_in_the_profile_are_honoured(
+    busy: FakeEndpoint, clean_aws: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / "config").write_text("[default]\nmax_attempts = 2\n")
-    assert _attempts() == 2
+    assert _attempts(busy) == 2
 
 
 def test_our_retries_apply_when_the_user_set_none(clean_aws: pytest.MonkeyPatch) -> None:

@@ -5,50 +5,24 @@ The oracle is the HTTP request itself: a tiny server on a free port records what
 
 from __future__ import annotations
 
-import http.server
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
+from conftest import FakeEndpoint, fake_aws_endpoint
 
 from pipeline.runtime import aws
 from pipeline.tools.local import LocalCloud
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    requests: ClassVar[list[dict[str, str]]] = []
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        type(self).requests.append({k.lower(): v for k, v in self.headers.items()})
-        body = b'{"__type": "ResourceNotFoundException", "message": "recorded"}'
-        self.send_response(400)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def recorder() -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Recorder)
-    _Recorder.requests = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield port
-    server.shutdown()
+def recorder() -> Iterator[FakeEndpoint]:
+    with fake_aws_endpoint(400, b'{"__type": "ResourceNotFoundException", "message": "recorded"}') as endpoint:
+        yield endpoint
 
 
 def test_a_real_session_token_and_profile_are_dropped_for_the_local_cloud(
-    recorder: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    recorder: FakeEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALKEYOFTHEUSER")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-secret")
@@ -58,14 +32,14 @@ def test_a_real_session_token_and_profile_are_dropped_for_the_local_cloud(
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.eu-west-1.amazonaws.com")
     for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION"):  # restored after the test
         monkeypatch.setenv(name, "")
-    LocalCloud(tmp_path, recorder).activate()
+    LocalCloud(tmp_path, recorder.port).activate()
     try:
         with pytest.raises(Exception, match="recorded"):
             aws.client("dynamodb").describe_table(TableName="t")
     finally:
         aws.reset()
 
-    (request,) = _Recorder.requests  # it came here, not to the AWS endpoint of AWS_ENDPOINT_URL_DYNAMODB
+    (request,) = recorder.requests  # it came here, not to the AWS endpoint of AWS_ENDPOINT_URL_DYNAMODB
     assert "x-amz-security-token" not in request
     assert "Credential=test/" in request["authorization"]
     assert "AKIAREALKEYOFTHEUSER" not in str(request)

@@ -1,4 +1,5 @@
-"""`pipeline query -p`: parameters are checked against the SQL's placeholders first, each mistake in one line."""
+"""`pipeline query -p`: parameters are checked against the SQL's placeholders first, each mistake in one line, then
+sent to Athena as server-side execution parameters."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from click.testing import CliRunner
 from pyathena.formatter import DefaultParameterFormatter
 
 from pipeline.tools.cli.main import cli
-from pipeline.tools.query import QueryParameterError, check_parameters, parse_parameters
+from pipeline.tools.local.adapt.athena_execution_parameters import ParameterCountError, bind, placeholders
+from pipeline.tools.query import QueryParameterError, parse_parameters, to_execution_parameters
 
 
 def test_parameters_are_name_value_pairs() -> None:
@@ -30,18 +32,30 @@ def test_parameters_are_name_value_pairs() -> None:
 )
 def test_a_mistake_is_named_before_pyformat_would_trip_on_it(sql: str, parameters: dict[str, str], reason: str) -> None:
     with pytest.raises(QueryParameterError) as refused:
-        check_parameters(sql, parameters)
+        to_execution_parameters(sql, parameters)
     assert reason in str(refused.value) and "\n" not in str(refused.value)
     with pytest.raises((KeyError, ValueError, TypeError)):  # what pyathena raised from the CLI before the check
         DefaultParameterFormatter().format(sql, parameters)
 
 
-def test_what_passes_the_check_is_what_pyathena_formats() -> None:
-    """The independent oracle: pyathena's own formatter quotes each value and pastes it into the text."""
-    sql = "SELECT * FROM orders WHERE order_id = %(id)s AND note LIKE 'a%%' AND status = %(id)s"
-    check_parameters(sql, {"id": "it's"})
-    formatted = DefaultParameterFormatter().format(sql, {"id": "it's"})
-    assert formatted == "SELECT * FROM orders WHERE order_id = 'it''s' AND note LIKE 'a%' AND status = 'it''s'"
+def test_what_passes_the_check_binds_to_what_pyathena_formats() -> None:
+    """The independent oracle: pyathena's own pyformat formatter, which pastes each quoted value into the text.
+    The SQL we send has a `?` per placeholder and the literals beside it; bound in order (as Athena binds
+    `ExecutionParameters`, and the local cloud's adaptation does), it is exactly pyathena's text."""
+    sql = "SELECT * FROM orders WHERE order_id = %(id)s AND note LIKE 'a%%' AND status = %(id)s AND n > %(n)s"
+    values = {"id": "it's", "n": 5}
+    sent, parameters = to_execution_parameters(sql, values)
+    assert sent == "SELECT * FROM orders WHERE order_id = ? AND note LIKE 'a%' AND status = ? AND n > ?"
+    assert parameters == ["'it''s'", "'it''s'", "5"]
+    assert bind(sent, parameters) == DefaultParameterFormatter().format(sql, values)
+
+
+def test_placeholders_inside_literals_names_and_comments_are_text() -> None:
+    sql = "SELECT '?', \"a?\", `b?` -- ?\n, /* ? */ ? FROM t WHERE s = 'it''s ?' AND x = ?"
+    assert [sql[i] for i in placeholders(sql)] == ["?", "?"]
+    assert bind(sql, ["1", "'x'"]).endswith("/* ? */ 1 FROM t WHERE s = 'it''s ?' AND x = 'x'")
+    with pytest.raises(ParameterCountError, match="expected 2 but found 1"):
+        bind(sql, ["1"])
 
 
 @pytest.mark.parametrize("argument", ["id", "=ORD-1"])
