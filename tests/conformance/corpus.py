@@ -96,6 +96,19 @@ def contract(name: str) -> Contract:
     return load_contract_file(SCHEMAS / f"{name}.schema.json")
 
 
+def parquet_document(name: str) -> dict[str, Any]:
+    """The schema document of corpus contract ``name`` as a Parquet dataset (`"x-format": "parquet"`)."""
+    document = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    return {**document, "x-format": "parquet"}
+
+
+def parquet_contract(name: str) -> Contract:
+    """Corpus contract ``name`` with `"x-format": "parquet"` (same dataset name, columns and partition)."""
+    from pipeline.runtime.contract.loader import parse_contract
+
+    return parse_contract(name, parquet_document(name))
+
+
 def csv_bytes(header: list[str], rows: list[list[str]], *, crlf: bool = False) -> bytes:
     """A CSV file with every field quoted (LF or CRLF line ends)."""
     out = io.StringIO(newline="")
@@ -259,11 +272,19 @@ def spectrum_expected(directory: Path, path: Path) -> list[dict[str, str]]:
     ]
 
 
+PARQUET_SUFFIX = "_parquet"  # `conformance_text_parquet`: the same contract as a Parquet dataset
+
+
 def write_schemas(folder: Path, spectrum: Path | None) -> dict[str, Contract]:
-    """Every conformance contract as schema files in ``folder`` (for `PIPELINE_SCHEMAS_DIR`); by dataset."""
+    """Every conformance contract as schema files in ``folder`` (for `PIPELINE_SCHEMAS_DIR`); by dataset.
+
+    Each corpus contract is there twice: as it is (text) and as `<name>_parquet` with `"x-format": "parquet"`."""
     folder.mkdir(parents=True, exist_ok=True)
     for path in SCHEMAS.glob("*.schema.json"):
         shutil.copy(path, folder / path.name)
+        name = path.name.removesuffix(".schema.json")
+        parquet = {**parquet_document(name), "title": f"{name}{PARQUET_SUFFIX}"}
+        (folder / f"{name}{PARQUET_SUFFIX}.schema.json").write_text(json.dumps(parquet, indent=1))
     if spectrum is not None:
         for path in sorted((spectrum / "csvs").glob("*.csv")):
             (folder / f"{spectrum_name(path)}.schema.json").write_text(json.dumps(spectrum_schema(path), indent=1))

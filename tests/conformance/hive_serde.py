@@ -1,10 +1,12 @@
-"""Hive's own LazySimpleSerDe as a test oracle: the Java classes, through pyspark's Hive support.
+"""Hive's own SerDes as test oracles (LazySimpleSerDe, ParquetHiveSerDe): the Java classes, through pyspark.
 
 pyspark's wheel ships Hive 2.3's jars (`hive-serde`, `hive-exec`) and Hadoop's `TextInputFormat`. Each read
 creates a Hive external table from the very Glue `TableInput` the pipeline deploys (columns, partition keys,
 input/output formats, SerDe class and every SerDe parameter), adds the partitions the output keys name, and
 selects every row; Spark plans it as a `Scan hive` of that SerDe (checked), so the bytes are cut into records
-by Hadoop's LineRecordReader and into values by LazySimpleSerDe, exactly as Hive would.
+by Hadoop's LineRecordReader and into values by LazySimpleSerDe, exactly as Hive would. A Parquet table
+(`"x-format": "parquet"`) is read by Hive's `MapredParquetInputFormat` and `ParquetHiveSerDe`
+(`spark.sql.hive.convertMetastoreParquet` off, so Spark does not swap in its own Parquet reader).
 
 One JVM serves the whole test session (about 10 s to start); `pip install -e '.[conformance]'` installs
 pyspark, and Java 17+ must be on PATH.
@@ -68,6 +70,7 @@ def session() -> Any:
             .config("spark.driver.extraJavaOptions", java)
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.warehouse.dir", str(home / "warehouse"))
+            .config("spark.sql.hive.convertMetastoreParquet", "false")  # Hive's ParquetHiveSerDe, not Spark's reader
             .config("javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={home / 'metastore'};create=true")
             .enableHiveSupport()
             .getOrCreate()

@@ -31,6 +31,38 @@ def raw_text(kind: str, value: Any) -> Any:
     return encoded(value) if kind == "string" else value
 
 
+def exact(kind: str, value: Any) -> Any:
+    """The expectation for a reader of a Parquet table: every value exactly as stored, text included."""
+    return value
+
+
+GREGORIAN_START = date(1582, 10, 15)
+
+
+def hive_calendar(kind: str, value: Any) -> Any:
+    """The expectation for Hive 2.x reading a Parquet table: exact, but a date or timestamp before 1582-10-15
+    named in the Julian calendar. Parquet stores a day count (proleptic Gregorian); Hive 2's `java.sql.Date`
+    and INT96 reader label it with the hybrid Julian/Gregorian calendar, so 0001-01-01 reads 0001-01-03."""
+    if kind == "date" and value is not None and value < GREGORIAN_START:
+        return julian_label(value)
+    if kind == "timestamp" and value is not None and value.date() < GREGORIAN_START:
+        day = julian_label(value.date())
+        return datetime.combine(day, value.time())
+    return value
+
+
+def julian_label(day: date) -> date:
+    """The Julian-calendar date of the (proleptic Gregorian) day ``day``, as a `date` carrying those numbers.
+
+    From the day's Julian Day Number (Richards' algorithm for the Julian calendar)."""
+    jdn = day.toordinal() + 1721425
+    c = jdn + 32082
+    d = (4 * c + 3) // 1461
+    e = c - (1461 * d) // 4
+    m = (5 * e + 2) // 153
+    return date(d - 4800 + (m + 2) // 12, m + 3 - 12 * ((m + 2) // 12), e - (153 * m + 2) // 5 + 1)
+
+
 def same(a: Any, b: Any) -> bool:
     """Exact equality: same type (True is not 1), floats by repr."""
     if a is None or b is None:

@@ -2,7 +2,8 @@
 
 `render_objects` runs a CSV file through the same functions a page processor calls (parse, validate, store
 rules, `partition_files`); `duckdb_rows` reads objects the way the local Athena does, through MiniStack's own
-table relation (with the local cloud's workaround applied, `pipeline.tools.local.adapt.athena_null_format`).
+table relation (with the local cloud's workarounds applied, `pipeline.tools.local.adapt.athena_null_format` and
+`athena_parquet_columns`).
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ def duckdb_rows(table: dict[str, Any], files: dict[str, bytes]) -> list[dict[str
     import duckdb
     from ministack.services import athena
 
-    from pipeline.tools.local.adapt.athena_null_format import patch_athena
+    from pipeline.tools.local.adapt import athena_null_format, athena_parquet_columns
 
-    patch_athena()
+    athena_null_format.patch_athena()
+    athena_parquet_columns.patch_athena()
     root = Path(tempfile.mkdtemp(prefix="conformance-duckdb-"))
     try:
         paths = []

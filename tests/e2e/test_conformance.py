@@ -8,6 +8,8 @@ would, and the job's rows are read back through:
 * **Athena** on the local cloud (pyathena's default cursor, `SELECT *` of the deployed Glue table);
 * **Hive**: LazySimpleSerDe's Java classes over the job's S3 objects, with the deployed table's SerDe settings;
 * **Trino**: `tests/conformance/trino_text.py`, Trino's text rules over the same objects and settings;
+* for the Parquet twin of each corpus contract (`<name>_parquet`, `"x-format": "parquet"`): **pyarrow** reading
+  the job's objects and **Hive's ParquetHiveSerDe** in place of the text readers, every value expected exactly;
 
 and compared with **Python's csv** reading the uploaded file (`tests/conformance/truth.py`). The readers of
 the raw table must return each text value's documented encoded form (ADR 4) and every other value exactly;
@@ -34,6 +36,7 @@ from pipeline.tools.local import LocalCloud
 from tests.conformance import corpus, hive_serde, matrix, trino_text
 from tests.conformance.readers import athena_rows, dynamodb_rows
 from tests.conformance.spec import decoded
+from tests.conformance.test_parquet_matrix import pyarrow_rows
 from tests.conformance.truth import stored_rows
 from tests.e2e.conftest import assert_reconciled, deploy_stage, ops
 
@@ -74,6 +77,8 @@ def _corpus_files(spectrum: Path | None) -> dict[str, Upload]:
             "conformance_bounds", corpus.csv_bytes(corpus.TYPED_HEADER, corpus.typed_rows(corpus.BOUNDS_FIELDS))
         ),
     }
+    for name in ("text", "typed", "bounds"):  # the same files into the Parquet twins of the contracts
+        files[f"{name}{corpus.PARQUET_SUFFIX}"] = Upload(files[name].dataset + corpus.PARQUET_SUFFIX, files[name].body)
     if spectrum is not None:
         for path in sorted((spectrum / "csvs").glob("*.csv")):
             files[corpus.spectrum_name(path)] = Upload(corpus.spectrum_name(path), corpus.spectrum_body(path))
@@ -158,14 +163,20 @@ def matrix_for(conf: Conformance, name: str) -> list[matrix.Result]:
     assert int(job["rows_valid"]) == len(truth) and int(job["rows_rejected"]) == 0, job
     table = _table_input(conf.stack, contract)
     files = _objects(conf.stack, contract, job["job_id"])
-    readers: dict[str, list[dict[str, Any]]] = {
-        "athena": athena_rows(conf.stack, f'SELECT * FROM "{contract.table_name}"'),
-        "hive": hive_serde.read_table(table, files),
-        "trino": trino_text.read_table(table, files),
-    }
+    athena = athena_rows(conf.stack, f'SELECT * FROM "{contract.table_name}"')
+    if contract.output_format == "parquet":  # exact values from every reader; Hive names old days its own way
+        assert files and all(key.endswith(".parquet") for key in files), sorted(files)
+        readers = {"athena": (athena, matrix.exact), "pyarrow": (pyarrow_rows(table, files), matrix.exact)}
+        readers["hive"] = (hive_serde.read_table(table, files), matrix.hive_calendar)
+    else:
+        readers = {
+            "athena": (athena, matrix.raw_text),
+            "hive": (hive_serde.read_table(table, files), matrix.raw_text),
+            "trino": (trino_text.read_table(table, files), matrix.raw_text),
+        }
     results = [
-        matrix.compare(reader, contract, truth, rows, matrix.raw_text, with_partition=True)
-        for reader, rows in readers.items()
+        matrix.compare(reader, contract, truth, rows, expect, with_partition=True)
+        for reader, (rows, expect) in readers.items()
     ]
     if contract.store_in_dynamodb:
         rows = dynamodb_rows(conf.stack, contract, job["job_id"])
@@ -177,6 +188,15 @@ def matrix_for(conf: Conformance, name: str) -> list[matrix.Result]:
 @pytest.mark.parametrize("name", ["text", "typed", "bounds"])
 def test_every_engine_returns_each_stored_value_or_its_documented_encoding(conformance: Conformance, name: str):
     results = matrix_for(conformance, name)
+    assert all(r.ok for r in results), matrix.report(name, results)
+
+
+@pytest.mark.parametrize("name", [f"{n}{corpus.PARQUET_SUFFIX}" for n in ("text", "typed", "bounds")])
+def test_every_engine_returns_each_stored_value_exactly_from_a_parquet_dataset(conformance: Conformance, name: str):
+    """`"x-format": "parquet"`: the local Athena, pyarrow and Hive's ParquetHiveSerDe over the job's objects, and
+    DynamoDB, each return the value Python's csv reads, with no encoding (Hive: its calendar before 1582)."""
+    results = matrix_for(conformance, name)
+    assert {r.reader for r in results} >= {"athena", "pyarrow", "hive"}
     assert all(r.ok for r in results), matrix.report(name, results)
 
 

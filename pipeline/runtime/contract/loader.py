@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.runtime.contract.exceptions import ContractError, UnknownDatasetError
-from pipeline.runtime.contract.model import Column, Contract, Partition
+from pipeline.runtime.contract.model import OUTPUT_FORMATS, Column, Contract, Partition
 from pipeline.runtime.contract.strict import check_keywords
 
 SCHEMA_SUFFIX = ".schema.json"
@@ -180,6 +180,11 @@ def parse_contract(dataset: str, document: dict[str, Any]) -> Contract:
             f"{dataset}: 'additionalProperties' must be false (extra columns fail the file, the default) "
             "or true (extra columns are ignored)"
         )
+    output_format = document.get("x-format", "text")
+    if output_format not in OUTPUT_FORMATS:
+        raise ContractError(
+            f"{dataset}: 'x-format' must be 'text' (delimited text, the default) or 'parquet', got {output_format!r}"
+        )
     return Contract(
         dataset=dataset,
         columns=columns,
@@ -188,6 +193,7 @@ def parse_contract(dataset: str, document: dict[str, Any]) -> Contract:
         null_values=null_values,
         store_in_dynamodb=bool(document.get("x-dynamodb", True)),
         extra_columns_allowed=extra_columns,
+        output_format=output_format,
         description=document.get("description", ""),
         raw=document,
     )

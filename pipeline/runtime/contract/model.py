@@ -7,6 +7,8 @@ from typing import Literal
 
 Kind = Literal["string", "integer", "number", "boolean", "date", "timestamp"]
 Granularity = Literal["day", "month"]
+OutputFormat = Literal["text", "parquet"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("text", "parquet")
 
 GLUE_TYPES: dict[str, str] = {
     "string": "string",
@@ -61,6 +63,7 @@ class Contract:
     null_values: tuple[str, ...] = ("", "NA", "NULL")
     store_in_dynamodb: bool = True
     extra_columns_allowed: bool = False  # `additionalProperties: true`: columns beyond the schema are read and dropped
+    output_format: OutputFormat = "text"  # `x-format`: the Athena table's files, delimited text (ADR 4) or Parquet
     description: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 

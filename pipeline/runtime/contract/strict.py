@@ -35,6 +35,7 @@ DOCUMENT_KEYWORDS: dict[str, tuple[type, ...]] = {
     "x-partition": (dict,),
     "x-null-values": (list,),
     "x-dynamodb": (bool,),
+    "x-format": (str,),
 }
 COLUMN_KEYWORDS: dict[str, tuple[type, ...]] = {
     "type": (str, list),

@@ -25,6 +25,8 @@ def partition_files(table: pa.Table, contract: Contract, job_id: str, page: int)
     """The output objects of one page: key -> (body, row count)."""
     if table.num_rows == 0:
         return {}
+    if contract.output_format == "parquet":
+        return parquet_files(table, contract, job_id, page)
     lines = render_lines(table, contract)
     values = partition_values(table, contract)
     if values is None:
@@ -35,6 +37,23 @@ def partition_files(table: pa.Table, contract: Contract, job_id: str, page: int)
         mask = pc.equal(values, value)
         selected = pc.filter(lines, mask)
         files[output_key(contract.dataset, name, value, job_id, page)] = (render(selected), len(selected))
+    return files
+
+
+def parquet_files(table: pa.Table, contract: Contract, job_id: str, page: int) -> dict[str, tuple[bytes, int]]:
+    """A Parquet dataset's output objects of one page: one file per partition (key -> (body, row count))."""
+    from pipeline.runtime.sinks import parquet_format  # pyarrow.parquet only for a Parquet dataset
+
+    values = partition_values(table, contract)
+    if values is None:
+        key = output_key(contract.dataset, None, None, job_id, page, parquet_format.EXTENSION)
+        return {key: (parquet_format.file_bytes(table, contract), table.num_rows)}
+    files: dict[str, tuple[bytes, int]] = {}
+    name = contract.partition.name if contract.partition else None
+    for value in pc.unique(values).to_pylist():
+        selected = table.filter(pc.equal(values, value))
+        key = output_key(contract.dataset, name, value, job_id, page, parquet_format.EXTENSION)
+        files[key] = (parquet_format.file_bytes(selected, contract), selected.num_rows)
     return files
 
 
@@ -74,7 +93,9 @@ def write_page(
         reject_key = rejects_key(contract.dataset, job_id, page)
         uploads[reject_key] = rejects_file(rejects)
     index_key = None
-    if lines is not None and table.num_rows:
+    # Compaction (ADR 10) concatenates text page files: a Parquet dataset's pages write no key index, so its jobs
+    # are not compacted (`compaction.status` SKIPPED) until compaction merges them (`parquet_format.merge`).
+    if lines is not None and table.num_rows and contract.output_format == "text":
         index_key = key_index_key(contract.dataset, job_id, page)
         uploads[index_key] = key_index_file(table, lines, contract)
     with ThreadPoolExecutor(max_workers=8) as pool:

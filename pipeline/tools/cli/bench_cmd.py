@@ -135,15 +135,37 @@ def bench(
     show_default=True,
     help="bench.json of the run whose measured requests are scaled.",
 )
+@click.option(
+    "--scan-rows",
+    type=click.IntRange(min=0),
+    default=100_000,
+    show_default=True,
+    help="Rows of the benchmark file written as text and as Parquet to compare Athena's bytes scanned (0: skip).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
-def cost(rows: int, source: Path, as_json: bool) -> None:
-    """Estimate the AWS bill of one file of ROWS rows from the requests a benchmark run measured."""
+def cost(rows: int, source: Path, scan_rows: int, as_json: bool) -> None:
+    """Estimate the AWS bill of one file of ROWS rows from the requests a benchmark run measured, and what Athena
+    scans of it as text and as Parquet."""
     from pipeline.tools.cost.model import estimate
 
     if not source.exists():
         raise PipelineError(f"{source} does not exist: run `pipeline bench` first (or pass --from)")
-    result = estimate(json.loads(source.read_text()), rows)
+    bench = json.loads(source.read_text())
+    result = estimate(bench, rows)
+    if scan_rows:
+        from pipeline.runtime.contract import load_contract
+        from pipeline.tools.bench.run import SEED, default_page_rows
+        from pipeline.tools.cost import scan
+
+        page_rows = int(bench.get("page_rows") or default_page_rows(int(bench.get("rows") or rows)))
+        measured = scan.sample(scan_rows, SEED, min(page_rows, scan_rows), load_contract("orders"))
+        valid_share = int(bench.get("valid") or 0) / int(bench.get("rows") or 1) or measured["rows"] / scan_rows
+        result["scan"] = scan.priced(measured, round(rows * valid_share))
     if as_json:
         emit_json(result)
     else:
         console.print(cost_table(result))
+        if "scan" in result:
+            from pipeline.tools.cost.scan import scan_table
+
+            console.print(scan_table(result["scan"]))

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from pipeline.runtime.contract import Contract
-from pipeline.runtime.sinks.text_format import INPUT_FORMAT, OUTPUT_FORMAT, SERDE, SERDE_PARAMETERS
+from pipeline.runtime.sinks import parquet_format, text_format
 
 
 def logical_id(contract: Contract) -> str:
@@ -15,8 +15,21 @@ def logical_id(contract: Contract) -> str:
     return "DatasetTable" + "".join(w[:1].upper() + w[1:] for w in words if w)
 
 
+def storage_format(contract: Contract) -> dict[str, Any]:
+    """The table's classification, input/output formats and SerDe for the contract's `x-format`."""
+    fmt: Any = parquet_format if contract.output_format == "parquet" else text_format
+    return {
+        "classification": "parquet" if contract.output_format == "parquet" else "csv",
+        "InputFormat": fmt.INPUT_FORMAT,
+        "OutputFormat": fmt.OUTPUT_FORMAT,
+        "SerdeInfo": {"SerializationLibrary": fmt.SERDE, "Parameters": dict(fmt.SERDE_PARAMETERS)},
+    }
+
+
 def glue_table(contract: Contract) -> dict[str, Any]:
-    """An `AWS::Glue::Table` over `s3://<results>/<dataset>/`, partitioned as the contract says."""
+    """An `AWS::Glue::Table` over `s3://<results>/<dataset>/`, partitioned as the contract says, stored as the
+    contract's `x-format` says (text: LazySimpleSerDe, ADR 4; parquet: ParquetHiveSerDe)."""
+    storage = storage_format(contract)
     partition_keys = [{"Name": contract.partition.name, "Type": "string"}] if contract.partition else []
     return {
         "Type": "AWS::Glue::Table",
@@ -28,7 +41,7 @@ def glue_table(contract: Contract) -> dict[str, Any]:
                 "Description": contract.description or f"Validated rows of dataset {contract.dataset}",
                 "TableType": "EXTERNAL_TABLE",
                 "Parameters": {
-                    "classification": "csv",
+                    "classification": storage["classification"],
                     "has_encrypted_data": "false",
                     "x-primary-key": ",".join(contract.primary_key),
                 },
@@ -36,9 +49,9 @@ def glue_table(contract: Contract) -> dict[str, Any]:
                 "StorageDescriptor": {
                     "Columns": [{"Name": c.name, "Type": c.glue_type} for c in contract.columns],
                     "Location": {"Fn::Sub": f"s3://${{ResultsBucket}}/{contract.dataset}/"},
-                    "InputFormat": INPUT_FORMAT,
-                    "OutputFormat": OUTPUT_FORMAT,
-                    "SerdeInfo": {"SerializationLibrary": SERDE, "Parameters": dict(SERDE_PARAMETERS)},
+                    "InputFormat": storage["InputFormat"],
+                    "OutputFormat": storage["OutputFormat"],
+                    "SerdeInfo": storage["SerdeInfo"],
                 },
             },
         },

@@ -12,12 +12,13 @@ from botocore.exceptions import ClientError
 
 from pipeline.runtime import aws
 from pipeline.runtime.arrival.events import ObjectRef
-from pipeline.runtime.contract import ContractError, UnknownDatasetError, load_contract
+from pipeline.runtime.contract import Contract, ContractError, UnknownDatasetError, load_contract
 from pipeline.runtime.jobs.model import JobStatus
 from pipeline.runtime.jobs.store import JobStore
 from pipeline.runtime.jobs.supersede import is_newer, latest_holder, version_positions
 from pipeline.runtime.messages import JobItem
-from pipeline.runtime.sinks.dynamodb import record_key
+from pipeline.runtime.sinks.dynamodb import key_texts, record_key
+from pipeline.runtime.sinks.parquet_format import EXTENSION as PARQUET_EXTENSION
 from pipeline.runtime.sinks.text_format import records, split_line
 
 
@@ -40,6 +41,14 @@ def _pk_value(kind: str, text: str | None) -> str | None:
     if kind == "timestamp":
         return text.replace(" ", "T") + "Z"
     return text
+
+
+def parquet_keys(body: bytes, contract: Contract) -> list[str]:
+    """The records-table key of every row of a Parquet output object (only the key columns are read)."""
+    from pipeline.runtime.sinks import parquet_format
+
+    table = parquet_format.read(body, columns=list(contract.primary_key))
+    return key_texts(table, contract).to_pylist() if table.num_rows else []
 
 
 def _missing_keys(table: str, keys: list[str]) -> list[str]:
@@ -120,8 +129,13 @@ def reconcile(job_id: str, jobs_table: str, records_table: str, results_bucket: 
             if _exists(s3, results_bucket, key):
                 result.problems.append(f"superseded by {superseded} but its output {key} is still there")
             continue
-        text = s3.get_object(Bucket=results_bucket, Key=key)["Body"].read().decode("utf-8")
-        for line in records(text):  # not splitlines(): U+2028, \x85, \x0c ... are data
+        body = s3.get_object(Bucket=results_bucket, Key=key)["Body"].read()
+        if key.endswith(PARQUET_EXTENSION):  # a Parquet dataset's output: rows from the footer, keys typed
+            found = parquet_keys(body, contract)
+            output_rows += len(found)
+            keys.update(found)
+            continue
+        for line in records(body.decode("utf-8")):  # not splitlines(): U+2028, \x85, \x0c ... are data
             output_rows += 1
             fields = split_line(line)
             values = [_pk_value(k, fields[p]) for p, k in zip(positions, kinds, strict=True)]

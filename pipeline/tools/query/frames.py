@@ -89,7 +89,7 @@ def datasets_in(sql: str) -> list[str]:
 
 
 def text_columns(datasets: Iterable[str]) -> set[str]:
-    """The string columns of the named datasets' contracts (unknown names are skipped)."""
+    """The string columns of the named text datasets' contracts (unknown names and Parquet datasets are skipped)."""
     from pipeline.runtime.contract import ContractError, load_contracts
 
     try:
@@ -100,7 +100,7 @@ def text_columns(datasets: Iterable[str]) -> set[str]:
     names: set[str] = set()
     for dataset in datasets:
         contract = contracts.get(dataset) or by_table.get(dataset.lower())
-        if contract is not None:
+        if contract is not None and contract.output_format == "text":  # Parquet holds text exactly: no encoding
             names.update(c.name for c in contract.columns if c.kind == "string")
     return names
 

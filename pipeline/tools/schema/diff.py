@@ -102,7 +102,7 @@ def _type_label(column: Column) -> str:
     return {"timestamp": "date-time"}.get(column.kind, column.kind)
 
 
-def _column_changes(dataset: str, old: Column, new: Column) -> list[Change]:
+def _column_changes(dataset: str, old: Column, new: Column, output_format: str = "text") -> list[Change]:
     out: list[Change] = []
     name = old.name
 
@@ -110,8 +110,15 @@ def _column_changes(dataset: str, old: Column, new: Column) -> list[Change]:
         out.append(Change(dataset, name, what, level, detail))
 
     if old.kind != new.kind:
-        if (old.kind, new.kind) == ("integer", "number"):
+        if (old.kind, new.kind) == ("integer", "number") and output_format == "text":
             add("widen type", Level.SAFE, "integer widened to number (bigint text reads as double)")
+        elif (old.kind, new.kind) == ("integer", "number"):
+            add(
+                "change type",
+                Level.UNSAFE,
+                "integer -> number in a Parquet dataset: stored files hold int64 columns, which not every reader "
+                "widens to double",
+            )
         else:
             add(
                 "change type",
@@ -250,7 +257,7 @@ def compare(old: Contract, new: Contract) -> DatasetDiff:
     changes = _layout_changes(dataset, old, new)
     for name in new.column_names:
         if name in old.column_names:
-            changes += _column_changes(dataset, old.column(name), new.column(name))
+            changes += _column_changes(dataset, old.column(name), new.column(name), old.output_format)
     if old.primary_key != new.primary_key:
         changes.append(
             Change(
@@ -275,6 +282,17 @@ def compare(old: Contract, new: Contract) -> DatasetDiff:
                 Level.UNSAFE,
                 f"partition {label(old.partition)} -> {label(new.partition)}: stored files sit under the old "
                 "partition folders",
+            )
+        )
+    if old.output_format != new.output_format:
+        changes.append(
+            Change(
+                dataset,
+                None,
+                "change format",
+                Level.UNSAFE,
+                f"x-format {old.output_format} -> {new.output_format}: the table would read the stored "
+                f"{old.output_format} files with the {new.output_format} SerDe",
             )
         )
     if old.null_values != new.null_values:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pipeline.tools.local.adapt import (
     athena_execution_parameters,
     athena_null_format,
+    athena_parquet_columns,
     athena_results,
     athena_unload,
     durability,
@@ -22,6 +23,7 @@ from pipeline.tools.local.adapt import (
 ADAPTATIONS = (
     lifespan_timeouts,
     athena_null_format,
+    athena_parquet_columns,
     athena_results,
     athena_unload,
     athena_execution_parameters,

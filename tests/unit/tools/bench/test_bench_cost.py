@@ -222,11 +222,64 @@ def test_chart_is_written(tmp_path: Path) -> None:
 def test_cost_command_prices_a_bench_file(tmp_path: Path) -> None:
     source = tmp_path / "bench.json"
     source.write_text(json.dumps(bench_result()))
-    result = CliRunner().invoke(cli, ["cost", "--rows", "2000000", "--from", str(source), "--json"])
+    result = CliRunner().invoke(cli, ["cost", "--rows", "2000000", "--from", str(source), "--json", "--scan-rows", "0"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["rows"] == 2_000_000
-    table = CliRunner().invoke(cli, ["cost", "--from", str(source)])
+    assert json.loads(result.output)["rows"] == 2_000_000 and "scan" not in json.loads(result.output)
+    table = CliRunner().invoke(cli, ["cost", "--from", str(source), "--scan-rows", "3000"])
     assert "overhead on top of the floor" in table.output
+    assert "Athena bytes scanned, text vs Parquet" in table.output
+
+
+def test_cost_command_compares_the_bytes_athena_scans_as_text_and_as_parquet(tmp_path: Path) -> None:
+    source = tmp_path / "bench.json"
+    source.write_text(json.dumps(bench_result()))
+    result = CliRunner().invoke(
+        cli, ["cost", "--rows", "1000000", "--from", str(source), "--json", "--scan-rows", "4000"]
+    )
+    assert result.exit_code == 0, result.output
+    scan = json.loads(result.output)["scan"]
+    assert scan["rows"] == 990_000  # the bench's share of valid rows
+    assert scan["page_rows"] == 4000  # the bench's 25,000, at most the sample
+    by_query = {q["query"]: q for q in scan["queries"]}
+    text = scan["object_bytes"]["text"]
+    assert all(q["text_bytes"] == text for q in scan["queries"])  # a text query reads every byte
+    assert by_query["count"]["parquet_bytes"] < by_query["revenue"]["parquet_bytes"]
+    assert by_query["revenue"]["parquet_bytes"] < by_query["one customer"]["parquet_bytes"] < text
+    whole = scan["object_bytes"]["parquet"]  # every column: the whole file but its leading 4-byte magic
+    assert whole * 0.999 < by_query["one customer"]["parquet_bytes"] < whole
+    for q in scan["queries"]:  # $5 per TB, 10 MB at least
+        assert q["parquet_usd"] == pytest.approx(max(q["parquet_bytes"], 10e6) * 5 / 1e12)
+        assert q["text_usd"] == pytest.approx(max(q["text_bytes"], 10e6) * 5 / 1e12)
+
+
+def test_parquet_scanned_bytes_are_the_footer_and_the_chunks_of_the_columns_read(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from pipeline.runtime.contract import load_contract
+    from pipeline.tools.cost import scan
+
+    path = tmp_path / "orders.csv"
+    write_orders(path, 500, seed=1, days=1)
+    measured = scan.measure(path, load_contract("orders"), 500)
+    assert measured["files"] == {"text": 1, "parquet": 1}
+    from pipeline.runtime.contract.loader import parse_contract
+    from pipeline.runtime.rows.parse import parse_page
+    from pipeline.runtime.rows.validate import validate_page
+    from pipeline.runtime.sinks.results import partition_files
+
+    contract = parse_contract("orders", {**load_contract("orders").raw, "x-format": "parquet"})
+    body, header, first = next(references.pages(path, 500))
+    table = validate_page(parse_page(body, header, first_line=first), contract).table
+    ((_, (data, _)),) = partition_files(table, contract, "scan", 0).items()
+    (tmp_path / "out.parquet").write_bytes(data)
+    metadata = pq.ParquetFile(tmp_path / "out.parquet").metadata  # read back from the file, not from `scan`
+    assert measured["object_bytes"]["parquet"] == len(data)
+    chunks = {metadata.row_group(0).column(c).path_in_schema: metadata.row_group(0).column(c).total_compressed_size
+              for c in range(metadata.num_columns)}  # fmt: skip
+    assert measured["scanned"]["parquet"]["count"] == metadata.serialized_size + 8 < len(data) / 5
+    revenue = metadata.serialized_size + 8 + chunks["status"] + chunks["currency"] + chunks["amount"]
+    assert measured["scanned"]["parquet"]["revenue"] == revenue
+    assert measured["scanned"]["text"]["revenue"] == measured["object_bytes"]["text"]
 
 
 def test_cost_command_without_a_bench_file_says_what_to_run(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO, make_contract, schemas_with_a_second_dataset
 
 from pipeline.runtime.contract import load_contracts
-from pipeline.runtime.contract.loader import source_schemas_dir
+from pipeline.runtime.contract.loader import parse_contract, source_schemas_dir
 from pipeline.runtime.sinks.text_format import INPUT_FORMAT, OUTPUT_FORMAT, SERDE, SERDE_PARAMETERS
 from pipeline.tools.deploy.cfn_yaml import load_template
 from pipeline.tools.deploy.datasets import add_dataset_tables, glue_table, logical_id
@@ -257,6 +257,26 @@ def test_glue_table_uses_lazy_simple_serde_with_the_writer_parameters(orders_con
     assert storage["SerdeInfo"]["Parameters"] == SERDE_PARAMETERS
     assert storage["InputFormat"] == INPUT_FORMAT == "org.apache.hadoop.mapred.TextInputFormat"
     assert storage["OutputFormat"] == OUTPUT_FORMAT
+
+
+def test_glue_table_of_a_parquet_dataset_uses_parquet_hive_serde_and_the_same_columns(orders_contract):
+    contract = make_contract({"n": {"type": ["integer", "null"]}}, **{"x-format": "parquet"})
+    table_input = glue_table(contract)["Properties"]["TableInput"]
+    storage = table_input["StorageDescriptor"]
+    assert storage["SerdeInfo"] == {
+        "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+        "Parameters": {"serialization.format": "1"},
+    }
+    assert storage["InputFormat"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+    assert storage["OutputFormat"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+    assert storage["Columns"] == [{"Name": "id", "Type": "string"}, {"Name": "n", "Type": "bigint"}]
+    assert table_input["Parameters"]["classification"] == "parquet"
+    text = glue_table(orders_contract)["Properties"]["TableInput"]
+    assert text["Parameters"]["classification"] == "csv"
+    parquet_orders = parse_contract("orders", {**orders_contract.raw, "x-format": "parquet"})
+    parquet_input = glue_table(parquet_orders)["Properties"]["TableInput"]
+    assert parquet_input["PartitionKeys"] == text["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+    assert parquet_input["StorageDescriptor"]["Columns"] == text["StorageDescriptor"]["Columns"]
 
 
 def test_glue_table_columns_partition_and_location(orders_contract, template):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import duckdb
 from ministack.services import athena
 
@@ -35,7 +37,7 @@ def _rows(tmp_path, relation_of) -> list[tuple]:
 
 
 def test_ministack_alone_reads_empty_text_as_null_and_the_null_format_as_text(tmp_path):
-    original = getattr(athena._table_relation, "__wrapped__", athena._table_relation)
+    original = inspect.unwrap(athena._table_relation)  # MiniStack's own, under every adaptation's wrapper
     assert _rows(tmp_path, original) == [("a", None, 1), ("b", "\\N", None), ("c", "\\\\N", 3)]
 
 

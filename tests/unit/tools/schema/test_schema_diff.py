@@ -93,7 +93,25 @@ CASES = [
      Level.UNSAFE, [(None, "change primary key", "unsafe")]),
     ("change the partition", lambda d: d["x-partition"].update(granularity="month"),
      Level.UNSAFE, [(None, "change partition", "unsafe")]),
+    ("text to parquet", lambda d: d.update({"x-format": "parquet"}),
+     Level.UNSAFE, [(None, "change format", "unsafe")]),
+    ("spell the default format out", lambda d: d.update({"x-format": "text"}),
+     Level.SAFE, [(None, "annotations", "safe")]),
 ]  # fmt: skip
+
+
+def test_a_parquet_dataset_changes_format_or_widens_integers_only_unsafely():
+    """Parquet files hold int64 columns: not every reader widens them to double, as a text line reads."""
+    old = {**copy.deepcopy(OLD), "x-format": "parquet"}
+    widened = copy.deepcopy(old)
+    _props(widened)["quantity"]["type"] = "number"
+    result = compare(parse_contract("orders", old), parse_contract("orders", widened))
+    assert [(c.column, c.what, str(c.level)) for c in result.changes] == [("quantity", "change type", "unsafe")]
+    back = compare(parse_contract("orders", old), parse_contract("orders", {**old, "x-format": "text"}))
+    assert back.level is Level.UNSAFE and "x-format parquet -> text" in back.changes[0].detail
+    appended = copy.deepcopy(old)
+    _append(appended, "channel", {"type": ["string", "null"]})  # read by name: old files read NULL
+    assert compare(parse_contract("orders", old), parse_contract("orders", appended)).level is Level.SAFE
 
 
 @pytest.mark.parametrize(("name", "change", "level", "changes"), CASES, ids=[c[0] for c in CASES])
