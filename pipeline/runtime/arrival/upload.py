@@ -24,7 +24,15 @@ from pipeline.runtime.errors import TerminalError
 from pipeline.runtime.jobs import JobStatus, JobStore
 from pipeline.runtime.jobs.model import job_summary
 from pipeline.runtime.jobs.supersede import complete, fail
-from pipeline.runtime.messages import ExecutionInput, JobItem, JobMode, PageStatus, execution_arn, new_cursor
+from pipeline.runtime.messages import (
+    ExecutionInput,
+    JobItem,
+    JobMode,
+    PageItem,
+    PageStatus,
+    execution_arn,
+    new_cursor,
+)
 from pipeline.runtime.pages.process import process_oversized, process_page
 from pipeline.runtime.paging.inline import inline_pages, open_stream, oversized
 from pipeline.runtime.sinks.catalog import register_partitions
@@ -65,7 +73,7 @@ def handle_upload(ref: ObjectRef, settings: Settings) -> JobItem:
     if ref.size > settings.inline_max_bytes and not is_gzip(ref.key):
         return start_paging(ref, dataset, jobs, settings)
     try:
-        return process_inline(ref, contract, jobs, settings)
+        return process_inline(ref, contract, jobs, settings, job)
     except TerminalError as exc:
         return fail(jobs, ref.job_id, type(exc).__name__.removesuffix("Error"), str(exc), settings.results_bucket)
     except Exception as exc:  # recorded so the job never sits in PROCESSING; re-raised so the delivery retries
@@ -104,14 +112,22 @@ def start_paging(ref: ObjectRef, dataset: str, jobs: JobStore, settings: Setting
     )
 
 
-def process_inline(ref: ObjectRef, contract: Contract, jobs: JobStore, settings: Settings) -> JobItem:
+def process_inline(
+    ref: ObjectRef, contract: Contract, jobs: JobStore, settings: Settings, claimed: JobItem | None = None
+) -> JobItem:
     """Process a small (or gzipped) upload in this invocation, page by page as the page processors would;
-    pages a retried delivery already finished are skipped."""
+    pages a retried delivery already finished are skipped.
+
+    ``claimed`` is the job as `JobStore.claim` returned it: on its first attempt no page can be done yet, so
+    the pages are not read.
+    """
     started = time.perf_counter()
     gzipped = is_gzip(ref.key)
     header, pages = inline_pages(open_stream(lambda: _raw(ref), gzipped, settings), contract, settings)
     read_ms = int((time.perf_counter() - started) * 1000)  # with a .gz file's first pass
-    done = {int(p["page"]): p for p in jobs.pages(ref.job_id) if p.get("status") == PageStatus.DONE}
+    attempts = int((claimed if claimed is not None else jobs.get(ref.job_id) or {}).get("attempts") or 1)
+    first = claimed is not None and attempts == 1
+    done = {} if first else {int(p["page"]): p for p in jobs.pages(ref.job_id) if p.get("status") == PageStatus.DONE}
     for item in done.values():  # a retried delivery after a redeploy: never mix two layouts in one job (ADR 9)
         try:
             check_same_contract(contract.dataset, item.get("contract"), contract.fingerprint)
@@ -120,7 +136,7 @@ def process_inline(ref: ObjectRef, contract: Contract, jobs: JobStore, settings:
             raise
     outputs: set[str] = set()
     total = 0
-    with failpoints.attempt(int((jobs.get(ref.job_id) or {}).get("attempts") or 1)):  # for attempt-limited ones
+    with failpoints.attempt(attempts):  # for attempt-limited ones
         for number, (span, body) in enumerate(pages):
             total = number + 1
             if number in done:
@@ -140,11 +156,12 @@ def process_inline(ref: ObjectRef, contract: Contract, jobs: JobStore, settings:
                     settings=settings,
                     before_write=functools.partial(jobs.note_outputs, ref.job_id, number),
                 )
-            jobs.record_page(ref.job_id, number, {**result.as_item(), "contract": contract.fingerprint})
+            page_item: PageItem = {**result.as_item(), "contract": contract.fingerprint}
+            jobs.record_page(ref.job_id, number, page_item, read_back=False)
             outputs.update(result.outputs)
-    jobs.update_job(ref.job_id, {"mode": JobMode.INLINE.value, "pages_total": total, "read_ms": read_ms})
+    job = jobs.update_job(ref.job_id, {"mode": JobMode.INLINE.value, "pages_total": total, "read_ms": read_ms})
     register_partitions(settings.glue_database, settings.results_bucket, sorted(outputs))
-    job = complete(jobs, ref.job_id, settings.results_bucket)
+    job = complete(jobs, ref.job_id, settings.results_bucket, job)
     publish_job_event(job, settings)
     return job
 

@@ -176,8 +176,11 @@ class JobStore:
         item = self._client.get_item(TableName=self.table, Key=self._key(job_id), ConsistentRead=True).get("Item")
         return cast(JobItem, _deserialize(item)) if item else None
 
-    def record_page(self, job_id: str, page: int, result: PageItem) -> JobItem | None:
-        """Store a page's result and count it on the job, exactly once; None if the page was already counted."""
+    def record_page(self, job_id: str, page: int, result: PageItem, *, read_back: bool = True) -> JobItem | None:
+        """Store a page's result and count it on the job, exactly once; None if the page was already counted.
+
+        Returns the job as it stands afterwards (one more read), or ``{}`` without ``read_back``.
+        """
         counts = {"rows_input": result["rows_input"], "rows_valid": result["rows_valid"]}
         counts["rows_rejected"] = result["rows_rejected"]
         expression, names, values = _update({"updated_at": now_iso()}, add={"pages_done": 1, **counts})
@@ -216,7 +219,7 @@ class JobStore:
                 if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                     return None
             raise
-        return self.get(job_id)
+        return self.get(job_id) if read_back else {}
 
     def record_page_failure(self, job_id: str, page: int, error: str) -> None:
         """Remember the last error of a page attempt (the dead-letter consumer reports it)."""

@@ -194,10 +194,10 @@ def settle_failed(store: JobStore, job: JobItem, results_bucket: str) -> JobItem
     return job
 
 
-def complete(store: JobStore, job_id: str, results_bucket: str) -> JobItem:
+def complete(store: JobStore, job_id: str, results_bucket: str, job: JobItem | None = None) -> JobItem:
     """Settle the key's latest version, then mark the job COMPLETE: once a job reads COMPLETE, the output
-    it superseded is already gone."""
-    settle_latest(store, store.get(job_id) or {"job_id": job_id}, results_bucket)
+    it superseded is already gone. ``job``: the job item as the caller last wrote it (saves reading it)."""
+    settle_latest(store, job or store.get(job_id) or {"job_id": job_id}, results_bucket)
     return store.finish(job_id)
 
 

@@ -1,4 +1,4 @@
-"""Write one page's valid rows as partitioned text objects and its rejects as a CSV beside them."""
+"""Write one page's valid rows as partitioned objects (text or Parquet) and its rejects as a CSV beside them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pipeline.runtime.contract import Contract
 from pipeline.runtime.rows.parse import Reject
 from pipeline.runtime.sinks.key_index import key_index_file, key_index_key
 from pipeline.runtime.sinks.layout import output_key, rejects_key
-from pipeline.runtime.sinks.text_format import partition_values, render, render_lines
+from pipeline.runtime.sinks.text_format import partition_values, render, render_lines, render_partitions
 
 REJECT_COLUMNS = ["line", "reasons", "record"]
 
@@ -31,13 +31,11 @@ def partition_files(table: pa.Table, contract: Contract, job_id: str, page: int)
     values = partition_values(table, contract)
     if values is None:
         return {output_key(contract.dataset, None, None, job_id, page): (render(lines), table.num_rows)}
-    files: dict[str, tuple[bytes, int]] = {}
     name = contract.partition.name if contract.partition else None
-    for value in pc.unique(values).to_pylist():
-        mask = pc.equal(values, value)
-        selected = pc.filter(lines, mask)
-        files[output_key(contract.dataset, name, value, job_id, page)] = (render(selected), len(selected))
-    return files
+    return {
+        output_key(contract.dataset, name, value, job_id, page): file
+        for value, file in render_partitions(lines, values).items()
+    }
 
 
 def parquet_files(table: pa.Table, contract: Contract, job_id: str, page: int) -> dict[str, tuple[bytes, int]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -115,14 +116,54 @@ def render_lines(table: pa.Table, contract: Contract) -> pa.Array:
     return pc.binary_join_element_wise(*columns, DELIMITER, null_handling="replace", null_replacement=NULL_TEXT)
 
 
+def _joined(lines: pa.Array) -> memoryview:
+    """The UTF-8 bytes of ``lines`` (no nulls), each followed by LF, in one buffer (no Python string)."""
+    terminated = pc.binary_join_element_wise(lines, "", "\n")  # LF is the separator: line + LF + ""
+    offsets = np.frombuffer(
+        terminated.buffers()[1], dtype=np.int32, count=len(terminated) + 1, offset=4 * terminated.offset
+    )
+    data = terminated.buffers()[2]
+    return memoryview(data)[int(offsets[0]) : int(offsets[-1])] if data is not None else memoryview(b"")
+
+
 def render(lines: pa.Array | pa.ChunkedArray) -> bytes:
     """The bytes of a file holding ``lines``, each terminated by LF."""
     if len(lines) == 0:
         return b""
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
-    offsets = pa.array([0, len(lines)], pa.int32())
-    return pc.binary_join(pa.ListArray.from_arrays(offsets, lines), "\n")[0].as_py().encode("utf-8") + b"\n"
+    return bytes(_joined(lines))
+
+
+def render_partitions(
+    lines: pa.Array | pa.ChunkedArray, values: pa.Array | pa.ChunkedArray
+) -> dict[str, tuple[bytes, int]]:
+    """``render`` of the lines of each distinct value of ``values`` (their order kept), with their count, keyed
+    by value in order of first appearance: one stable sort and one join for the page, not one scan per value."""
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if len(lines) == 0:
+        return {}
+    if values.null_count:  # no partition value to file them under: every value on its own scan
+        selected = {v: pc.filter(lines, pc.equal(values, v)) for v in pc.unique(values).to_pylist()}
+        return {v: (render(chosen), len(chosen)) for v, chosen in selected.items()}
+    encoded = pc.dictionary_encode(values)
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    grouped = lines.take(pa.array(order))
+    whole = _joined(grouped)
+    ends = np.cumsum(np.asarray(pc.binary_length(grouped).to_numpy(zero_copy_only=False), dtype=np.int64) + 1)
+    counts = np.bincount(codes, minlength=len(encoded.dictionary))
+    last_row = np.cumsum(counts)
+    files: dict[str, tuple[bytes, int]] = {}
+    start = 0
+    for value, count, last in zip(encoded.dictionary.to_pylist(), counts.tolist(), last_row.tolist(), strict=True):
+        end = int(ends[last - 1]) if count else start
+        files[value] = (bytes(whole[start:end]), count)
+        start = end
+    return files
 
 
 def partition_values(table: pa.Table, contract: Contract) -> pa.Array | None:
