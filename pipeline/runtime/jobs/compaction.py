@@ -336,22 +336,20 @@ def compact(
     def one_partition(folder: str, partition: str, page_files: list[tuple[int, str]]) -> tuple[int, int, float]:
         started = time.monotonic()
         old = sorted(key for _, key in page_files)
-        if folder in done:
-            written = done[folder].get("outputs") or {}
-        else:
-            written = compact_partition(
-                bucket, job_id, folder, partition, page_files, indexes, resolution, settings.compact_file_bytes
-            )
-            store.record_compaction(job_id, folder, written, old)  # before any page file goes
-            failpoints.hit("compact-partition")  # recorded, its page files not deleted yet
+        written = compact_partition(
+            bucket, job_id, folder, partition, page_files, indexes, resolution, settings.compact_file_bytes
+        )
+        store.record_compaction(job_id, folder, written, old)  # before any page file goes
+        failpoints.hit("compact-partition")  # recorded, its page files not deleted yet
         _delete(bucket, old)
         return len(written), len(old), time.monotonic() - started
 
     partitions = sorted(by_folder.items())
     counts: list[tuple[int, int, float]] = []
-    for (folder, _), page_files in partitions:  # finished by an earlier run: only their page files to delete again
-        if folder in done:
-            counts.append(one_partition(folder, "", page_files))
+    finished_before = [(folder, old) for (folder, _), old in partitions if folder in done]
+    _delete(bucket, sorted(key for _, old in finished_before for _, key in old))  # again: a run may have stopped
+    for folder, old in finished_before:  # between recording a partition and deleting its page files
+        counts.append((len(done[folder].get("outputs") or {}), len(old), 0.0))
     todo = iter([(f, p, files) for (f, p), files in partitions if f not in done])
     stopped = False
     with ThreadPoolExecutor(max_workers=PARTITIONS_AT_ONCE) as pool:  # each partition's steps stay in order
