@@ -31,7 +31,7 @@ class Settings:
     pages_per_iteration: int = 50
     iterations_per_execution: int = 1000
     dynamodb_writers: int = 4
-    compact_outputs: int = 0  # 1: a paged job's pages write key indexes and finalise compacts (ADR 10)
+    compact_outputs: int = 1  # 1 (the template default): pages write key indexes, the compact step compacts (ADR 10)
     compact_file_bytes: int = 128 << 20  # a compacted partition starts another file past this many bytes
     failpoints: str = ""
 

@@ -2,7 +2,9 @@
 
 The value is a comma-separated list of `name[:page[:attempts]]`, e.g. `after-dynamodb:3` crashes page 3
 after its DynamoDB write on every attempt, and `after-s3:2:1` crashes page 2 after its S3 write on the
-first attempt only (the retry then succeeds). An empty value (the default, and the only value on AWS)
+first attempt only (the retry then succeeds); a state machine task's attempt is its `$$.State.RetryCount` + 1.
+Some points change behaviour instead of crashing (`active`): `compact-one-partition` ends each compaction
+invocation after one partition, as if its time ran out. An empty value (the default, and the only value on AWS)
 makes `hit` a no-op.
 """
 
@@ -31,11 +33,11 @@ class InjectedFault(RuntimeError):
     """A failure injected on purpose by a test."""
 
 
-def hit(name: str, page: int | None = None) -> None:
-    """Raise `InjectedFault` if failpoint ``name`` (optionally for ``page``) is enabled."""
+def active(name: str, page: int | None = None) -> bool:
+    """Whether failpoint ``name`` (optionally for ``page``) is enabled for this attempt."""
     spec = settings().failpoints
     if not spec:
-        return
+        return False
     for entry in spec.split(","):
         point, _, rest = entry.strip().partition(":")
         target, _, attempts = rest.partition(":")
@@ -43,4 +45,11 @@ def hit(name: str, page: int | None = None) -> None:
             continue
         if attempts and _ATTEMPT.get() > int(attempts):
             continue
+        return True
+    return False
+
+
+def hit(name: str, page: int | None = None) -> None:
+    """Raise `InjectedFault` if failpoint ``name`` (optionally for ``page``) is enabled."""
+    if active(name, page):
         raise InjectedFault(f"failpoint {name} hit" + (f" on page {page}" if page is not None else ""))

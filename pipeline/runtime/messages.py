@@ -193,6 +193,16 @@ class CompactionSummary(TypedDict, total=False):
     finished_at: str
 
 
+class CompactStepResult(TypedDict, total=False):
+    """What the `Compact job output` step returns: ``done`` false means "invoke me again" (it resumes)."""
+
+    job_id: str
+    done: bool
+    status: str  # the compaction's status when done; "OFF" when the stage does not compact
+    partitions: int
+    compacted: int  # partitions finished so far, when not done
+
+
 class CompactionItem(TypedDict, total=False):
     """One compacted partition's item in the jobs table (`COMPACT#<partition>`): the files it was written to."""
 

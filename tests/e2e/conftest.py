@@ -167,9 +167,20 @@ def output_rows(aws_clients: dict[str, Any], bucket: str, keys: list[str]) -> in
 
 
 def job_output_keys(stack: dict[str, str], job_id: str) -> list[str]:
+    """The job's output objects in the results bucket now: what its pages wrote or its compaction wrote in their
+    place (`JobStore.output_keys` also names the page files a compaction deleted, for retiring; ADR 10)."""
     from pipeline.runtime.jobs import JobStore
 
-    return JobStore(stack["JobsTable"]).output_keys(job_id)
+    keys = JobStore(stack["JobsTable"]).output_keys(job_id)
+    s3 = boto3.client(
+        "s3", endpoint_url=stack["Endpoint"], region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )  # fmt: skip
+    present: set[str] = set()
+    for folder in sorted({key.rsplit("/", 1)[0] + f"/part-{job_id}-" for key in keys}):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack["ResultsBucket"], Prefix=folder):
+            present.update(o["Key"] for o in page.get("Contents", []))
+    return [key for key in keys if key in present]
 
 
 def assert_reconciled(stack: dict[str, str], job_id: str) -> dict[str, int]:

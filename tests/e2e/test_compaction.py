@@ -1,6 +1,6 @@
-"""A paged job compacts when it completes (ADR 10): the same key on different pages is one row in Athena, equal
-to the DynamoDB item; the superseded rows are in the job's rejects; one file per partition; reconcile agrees;
-a redrive, and compaction run again, change nothing."""
+"""A paged job compacts when its pages are in, by default (ADR 10): the same key on different pages is one row in
+Athena, equal to the DynamoDB item; the superseded rows are in the job's rejects; one file per partition; reconcile
+agrees; the compact step crashing and resuming, a redrive, and compaction run again change nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import io
 import json
 from typing import Any
 
+import boto3
 import pytest
 from click.testing import CliRunner
 
@@ -27,7 +28,16 @@ ROWS = 200  # 5 pages of 40 rows
 
 @pytest.fixture(scope="module")
 def compacting_stack(local_cloud: LocalCloud) -> dict[str, str]:
-    return deploy_stage(local_cloud, "e2ecompact", PageRows="40", InlineMaxBytes="1000", CompactOutputs="1")
+    """The template's default `CompactOutputs` (no override). Each compact invocation stops after one partition
+    (as if its time ran out: the state machine invokes it again) and its first attempt crashes after a
+    partition's `COMPACT#` item is written, before that partition's page files are deleted (the step retries)."""
+    return deploy_stage(
+        local_cloud,
+        "e2ecompact",
+        PageRows="40",
+        InlineMaxBytes="1000",
+        Failpoints="compact-partition::1,compact-one-partition",
+    )
 
 
 def _row(n: int, day: int, amount: str) -> str:
@@ -62,6 +72,14 @@ def test_the_same_key_on_different_pages_is_one_row_in_athena_equal_to_dynamodb(
     assert (job["rows_input"], job["rows_valid"], job["rows_rejected"]) == (ROWS, ROWS - 2, 2)
     assert job["compaction"]["status"] == "DONE" and job["compaction"]["superseded"] == 2
 
+    # the compact step ran once per partition, each first attempt crashing and retried, and looped back to itself
+    sfn = aws_clients["stepfunctions"]
+    history = sfn.get_execution_history(executionArn=job["execution_arn"], maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered.count("Compact job output") == 2 and entered.count("Compaction finished?") == 2, entered
+    failed = [e for e in history if e["type"] == "TaskFailed"]
+    assert len(failed) == 2 and all("failpoint compact-partition hit" in str(e) for e in failed), failed
+
     # Athena: one row per key, the last in file order
     where = "order_id BETWEEN %(lo)s AND %(hi)s"
     assert athena_count(stack, where, {"lo": f"ORD-{base:08d}", "hi": f"ORD-{base + 999:08d}"}) == ROWS - 2
@@ -89,17 +107,23 @@ def test_the_same_key_on_different_pages_is_one_row_in_athena_equal_to_dynamodb(
     counts = assert_reconciled(stack, job["job_id"])
     assert counts["distinct_keys"] == counts["s3_output_rows"] == ROWS - 2
 
-    # a redrive of the complete job, and compaction run once more, change nothing
+    # a redrive of the complete job, the compact step invoked again, and compaction run again, change nothing
     before = (_listing(aws_clients, stack["ResultsBucket"]), store.get(job["job_id"]))
+    again = boto3.client(
+        "lambda",
+        endpoint_url=stack["Endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    ).invoke(FunctionName=stack["CompactFunction"], Payload=json.dumps({"job_id": job["job_id"], "retry_count": 5}))
+    assert json.loads(again["Payload"].read())["done"] is True
+    assert (_listing(aws_clients, stack["ResultsBucket"]), store.get(job["job_id"])) == before
     redrive = CliRunner().invoke(
         cli, ["redrive", job["job_id"], "--stage", "e2ecompact", "--json"], env={"PIPELINE_LOCAL": "1"}
     )
     assert json.loads(redrive.output)["redriven"][0]["action"] == "none", redrive.output
     settings = Settings(
-        results_bucket=stack["ResultsBucket"],
-        records_table=stack["RecordsTable"],
-        jobs_table=stack["JobsTable"],
-        compact_outputs=1,
+        results_bucket=stack["ResultsBucket"], records_table=stack["RecordsTable"], jobs_table=stack["JobsTable"]
     )
     compact(store, job["job_id"], load_contract("orders"), settings)
     assert (_listing(aws_clients, stack["ResultsBucket"]), store.get(job["job_id"])) == before

@@ -30,7 +30,6 @@ import pytest
 
 from pipeline.runtime.contract import Contract
 from pipeline.runtime.contract.loader import load_contract
-from pipeline.runtime.jobs import JobStore
 from pipeline.runtime.sinks import text_format
 from pipeline.tools.local import LocalCloud
 from tests.conformance import corpus, hive_serde, matrix, trino_text
@@ -38,7 +37,7 @@ from tests.conformance.readers import athena_rows, dynamodb_rows
 from tests.conformance.spec import decoded
 from tests.conformance.test_parquet_matrix import pyarrow_rows
 from tests.conformance.truth import stored_rows
-from tests.e2e.conftest import assert_reconciled, deploy_stage, ops
+from tests.e2e.conftest import assert_reconciled, deploy_stage, job_output_keys, ops
 
 pytestmark = pytest.mark.e2e
 
@@ -144,9 +143,10 @@ def _table_input(stack: dict[str, str], contract: Contract) -> dict[str, Any]:
 
 
 def _objects(stack: dict[str, str], contract: Contract, job_id: str) -> dict[str, bytes]:
-    """The job's output objects, keyed relative to the table's location (`dt=.../part-...`)."""
+    """The job's output objects, keyed relative to the table's location (`dt=.../part-...`): its page files, or
+    the files its compaction wrote in their place (ADR 10)."""
     s3 = boto3.client("s3")
-    keys = JobStore(stack["JobsTable"]).output_keys(job_id)
+    keys = job_output_keys(stack, job_id)
     return {
         key.removeprefix(f"{contract.dataset}/"): s3.get_object(Bucket=stack["ResultsBucket"], Key=key)["Body"].read()
         for key in keys

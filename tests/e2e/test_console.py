@@ -47,6 +47,8 @@ HAPPY_PATH = (
     "Page through file",
     "More pages to publish?",
     "Wait for every page",
+    "Compact job output",
+    "Compaction finished?",
     "Finalise job",
     "Announce job completed",
     "Job complete",

@@ -222,7 +222,7 @@ def test_every_function_role_resolves_to_plain_arns(template: dict[str, Any]) ->
     roles = function_roles(template, fake_deployment(template))
     assert set(roles) == {
         f"{STACK}-{n}" for n in ("uploadfunction", "inventoryfunction", "pagerfunction", "pageworkerfunction",
-                                 "jobstepsfunction")
+                                 "jobstepsfunction", "compactfunction")
     }  # fmt: skip
     text = json.dumps([r.documents for r in roles.values()])
     assert "Ref" not in text and "Fn::" not in text and "${" not in text

@@ -12,6 +12,10 @@ The steps, each safe to repeat (a retried or redriven finalise runs them again a
 5. record the summary on the job and move the superseded rows from its valid count to its rejected count
    (once: the update is conditional), then delete the key indexes.
 
+It runs in its own state machine step (`Compact job output`, the compact function). Given a `Budget` (the
+invocation's remaining time), it starts no partition once the time left is under its reserve and returns
+`Unfinished`: the step is invoked again and resumes, the finished partitions skipped (their `COMPACT#` items).
+
 Files: one per partition per job while the partition's rows of the job fit in `compact_file_bytes` (128 MiB by
 default), else ceil(bytes / that) files. Memory: the key index of the whole job (three short columns per valid
 row) and, for each of the `PARTITIONS_AT_ONCE` partitions compacted at a time, one page file and one multipart
@@ -20,16 +24,20 @@ part (`PART_BYTES`) of the file being written.
 
 from __future__ import annotations
 
+import contextvars
 import json
+import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from botocore.exceptions import ClientError
 
-from pipeline.runtime import aws
+from pipeline.runtime import aws, failpoints
 from pipeline.runtime.config import Settings
 from pipeline.runtime.contract import Contract
 from pipeline.runtime.jobs.store import JobStore, now_iso
@@ -47,6 +55,40 @@ from pipeline.runtime.source.objects import get_range
 DONE, SKIPPED = "DONE", "SKIPPED"
 PARTITIONS_AT_ONCE = 4  # S3 round trips dominate a many-partition job; memory is per partition in flight
 PART_BYTES = 8 << 20  # multipart parts of a compacted file (S3 asks 5 MiB at least, but for the last)
+MIN_RESERVE_SECONDS = 30.0  # no partition starts with less time left (nor under twice the slowest one so far)
+
+
+@dataclass
+class Budget:
+    """The time an invocation may still spend: ``remaining()`` seconds, from the Lambda context.
+
+    `exhausted` says whether to start no further partition: when the time left is under the reserve, the larger
+    of `MIN_RESERVE_SECONDS` and twice the slowest partition so far (the partitions in flight, up to
+    `PARTITIONS_AT_ONCE`, still finish), and never before the first. The failpoint `compact-one-partition` ends
+    every invocation after one partition, so that tests see the step resume without waiting out a deadline.
+    """
+
+    remaining: Callable[[], float]
+    slowest: float = 0.0
+    started: int = field(default=0, init=False)
+
+    def exhausted(self) -> bool:
+        if not self.started:  # every invocation compacts one partition at least, so a loop always ends
+            return False
+        if failpoints.active("compact-one-partition"):
+            return True
+        return self.remaining() < max(MIN_RESERVE_SECONDS, 2 * self.slowest)
+
+    def took(self, seconds: float) -> None:
+        self.slowest = max(self.slowest, seconds)
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """Compaction stopped before its deadline: ``compacted`` of ``partitions`` are done; run it again."""
+
+    partitions: int
+    compacted: int
 
 
 def compacted_key(folder: str, job_id: str, number: int) -> str:
@@ -192,19 +234,15 @@ class _FileWriter:
         )
 
 
-def compact_partition(
-    bucket: str,
-    job_id: str,
-    folder: str,
-    partition: str,
-    files: list[tuple[int, str]],
-    indexes: dict[int, PageIndex],
-    resolution: Resolution,
-    max_bytes: int,
+def merge_partition(
+    bucket: str, job_id: str, folder: str, sources: list[tuple[str, np.ndarray]], max_bytes: int
 ) -> dict[str, int]:
-    """Write one partition's compacted files from its page files ``(page, key)``; return key -> rows.
+    """Merge one partition's page files into its compacted files; return compacted key -> rows.
 
-    A file ends before the record that would take it past ``max_bytes`` (a file holds one record at least).
+    ``sources`` are the page files' keys in page order, each with the mask of its rows that stay (the rows of a
+    file, in its order). This is the one place that knows the output format (text: one record per LF); another
+    format plugs in here. A file ends before the record that would take it past ``max_bytes`` (a file holds one
+    record at least).
     """
     written: dict[str, int] = {}
     writer: _FileWriter | None = None
@@ -219,9 +257,8 @@ def compact_partition(
             writer = _FileWriter(bucket, compacted_key(folder, job_id, len(written)))
         writer.add(data, rows)
 
-    for page, key in sorted(files):
+    for key, keep in sources:
         body = _read(bucket, key)
-        keep = resolution.keep_mask(indexes[page], partition)
         rows = body.count(b"\n")  # one record per LF: the format writes no other
         if len(keep) != rows:
             raise RuntimeError(f"{key} holds {rows} rows, its page's key index {len(keep)}: not compacted")
@@ -245,8 +282,26 @@ def compact_partition(
     return written
 
 
-def compact(store: JobStore, job_id: str, contract: Contract, settings: Settings) -> CompactionSummary:
-    """Compact a paged job's output (the module docstring); return its summary. Safe to repeat."""
+def compact_partition(
+    bucket: str,
+    job_id: str,
+    folder: str,
+    partition: str,
+    files: list[tuple[int, str]],
+    indexes: dict[int, PageIndex],
+    resolution: Resolution,
+    max_bytes: int,
+) -> dict[str, int]:
+    """Write one partition's compacted files from its page files ``(page, key)``; return key -> rows."""
+    sources = [(key, resolution.keep_mask(indexes[page], partition)) for page, key in sorted(files)]
+    return merge_partition(bucket, job_id, folder, sources, max_bytes)
+
+
+def compact(
+    store: JobStore, job_id: str, contract: Contract, settings: Settings, budget: Budget | None = None
+) -> CompactionSummary | Unfinished:
+    """Compact a paged job's output (the module docstring); return its summary, or `Unfinished` when ``budget``
+    ran out first (then call again: it resumes). Safe to repeat."""
     job = store.get(job_id) or {"job_id": job_id}
     bucket = settings.results_bucket
     pages = {int(p["page"]): p for p in store.pages(job_id)}
@@ -278,21 +333,49 @@ def compact(store: JobStore, job_id: str, contract: Contract, settings: Settings
             by_folder[_folder_and_partition(key)].append((number, key))
     done = {c["partition"]: c for c in store.compactions(job_id)}
 
-    def one_partition(folder: str, partition: str, page_files: list[tuple[int, str]]) -> tuple[int, int]:
+    def one_partition(folder: str, partition: str, page_files: list[tuple[int, str]]) -> tuple[int, int, float]:
+        started = time.monotonic()
         old = sorted(key for _, key in page_files)
-        if folder in done:
-            written = done[folder].get("outputs") or {}
-        else:
-            written = compact_partition(
-                bucket, job_id, folder, partition, page_files, indexes, resolution, settings.compact_file_bytes
-            )
-            store.record_compaction(job_id, folder, written, old)  # before any page file goes
+        written = compact_partition(
+            bucket, job_id, folder, partition, page_files, indexes, resolution, settings.compact_file_bytes
+        )
+        store.record_compaction(job_id, folder, written, old)  # before any page file goes
+        failpoints.hit("compact-partition")  # recorded, its page files not deleted yet
         _delete(bucket, old)
-        return len(written), len(old)
+        return len(written), len(old), time.monotonic() - started
 
+    partitions = sorted(by_folder.items())
+    counts: list[tuple[int, int, float]] = []
+    finished_before = [(folder, old) for (folder, _), old in partitions if folder in done]
+    _delete(bucket, sorted(key for _, old in finished_before for _, key in old))  # again: a run may have stopped
+    for folder, old in finished_before:  # between recording a partition and deleting its page files
+        counts.append((len(done[folder].get("outputs") or {}), len(old), 0.0))
+    todo = iter([(f, p, files) for (f, p), files in partitions if f not in done])
+    stopped = False
     with ThreadPoolExecutor(max_workers=PARTITIONS_AT_ONCE) as pool:  # each partition's steps stay in order
-        futures = [pool.submit(one_partition, f, p, files) for (f, p), files in sorted(by_folder.items())]
-        counts = [future.result() for future in futures]
+        running: set[Future[tuple[int, int, float]]] = set()
+        while True:
+            while len(running) < PARTITIONS_AT_ONCE and not stopped:
+                if budget is not None and budget.exhausted():
+                    stopped = True
+                    break
+                item = next(todo, None)
+                if item is None:
+                    break
+                if budget is not None:
+                    budget.started += 1
+                folder, partition, page_files = item
+                context = contextvars.copy_context()  # the failpoint attempt, in the worker thread
+                running.add(pool.submit(context.run, one_partition, folder, partition, page_files))
+            if not running:
+                break
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                counts.append(future.result())
+                if budget is not None:
+                    budget.took(counts[-1][2])
+    if len(counts) < len(partitions):
+        return Unfinished(partitions=len(partitions), compacted=len(counts))
     files, deleted = sum(c[0] for c in counts), sum(c[1] for c in counts)
     summary = {
         "status": DONE,

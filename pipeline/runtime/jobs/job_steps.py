@@ -1,8 +1,10 @@
-"""State machine steps that track a paged job: wait for its pages, finalise it, record its failure."""
+"""State machine steps that track a paged job: wait for its pages, compact its output, finalise it, record its
+failure."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.runtime.config import Settings
@@ -12,7 +14,7 @@ from pipeline.runtime.jobs.callbacks import fail_waiting_execution, resume_if_co
 from pipeline.runtime.jobs.model import job_summary
 from pipeline.runtime.jobs.supersede import complete
 from pipeline.runtime.jobs.supersede import fail as fail_job
-from pipeline.runtime.messages import JobSummary, PageDescriptor
+from pipeline.runtime.messages import CompactStepResult, JobSummary, PageDescriptor
 from pipeline.runtime.sinks.catalog import register_partitions
 
 
@@ -29,16 +31,32 @@ def await_pages(job_id: str, pages_total: int, task_token: str, settings: Settin
     return {"job_id": job_id, "pages_total": pages_total}
 
 
-def finalise(job_id: str, settings: Settings) -> JobSummary:
-    """Compact the job's output if the stage compacts (ADR 10), mark the job COMPLETE and return its summary for
-    the job-completed event."""
+def compact_output(job_id: str, settings: Settings, remaining: Callable[[], float]) -> CompactStepResult:
+    """The `Compact job output` step (ADR 10): compact the job's output if the stage compacts, within the
+    invocation's ``remaining()`` seconds; ``done`` false when it stopped before its deadline (run it again)."""
+    if not settings.compact_outputs:  # cheap: no pyarrow, no call
+        return {"job_id": job_id, "done": True, "status": "OFF"}
     jobs = JobStore(settings.jobs_table)
-    if settings.compact_outputs:
-        job = jobs.get(job_id) or {}
-        if job.get("dataset") and job.get("status") != JobStatus.COMPLETE:
-            from pipeline.runtime.jobs.compaction import compact  # pyarrow: only where a stage compacts
+    job = jobs.get(job_id) or {}
+    if not job.get("dataset") or job.get("status") == JobStatus.COMPLETE:  # a redrive of a finished job
+        return {"job_id": job_id, "done": True, "status": str((job.get("compaction") or {}).get("status", "NONE"))}
+    from pipeline.runtime.jobs.compaction import Budget, Unfinished, compact  # pyarrow: only where a job compacts
 
-            compact(jobs, job_id, load_contract(job["dataset"]), settings)
+    result = compact(jobs, job_id, load_contract(job["dataset"]), settings, Budget(remaining))
+    if isinstance(result, Unfinished):
+        return {"job_id": job_id, "done": False, "partitions": result.partitions, "compacted": result.compacted}
+    return {
+        "job_id": job_id,
+        "done": True,
+        "status": str(result.get("status")),
+        "partitions": int(result.get("partitions") or 0),
+    }
+
+
+def finalise(job_id: str, settings: Settings) -> JobSummary:
+    """Register the job's partitions (its compacted files, when `Compact job output` compacted it), mark the job
+    COMPLETE and return its summary for the job-completed event."""
+    jobs = JobStore(settings.jobs_table)
     register_partitions(settings.glue_database, settings.results_bucket, jobs.output_keys(job_id))
     return job_summary(complete(jobs, job_id, settings.results_bucket))
 

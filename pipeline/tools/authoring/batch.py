@@ -16,8 +16,8 @@ from stepfunctions.steps import Catch, Chain, Choice, ChoiceRule, Fail, Graph, P
 ASL_PATH = Path(__file__).resolve().parents[3] / "statemachines" / "batch.asl.json"
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 COMMENT = (
-    "Pages through one large upload: publish page descriptors in bounded loops, wait for every page, finalise "
-    "the job. Continues in a fresh execution before the 25,000-event history limit."
+    "Pages through one large upload: publish page descriptors in bounded loops, wait for every page, compact "
+    "the job's output, finalise the job. Continues in a fresh execution before the 25,000-event history limit."
 )
 
 
@@ -109,9 +109,28 @@ def build() -> Graph:
     )
     wait.add_catch(catch_all())
 
+    compact = SelectingTask(
+        "Compact job output",
+        comment=(
+            "One row per primary key across the pages, few files per partition (ADR 10); returns done false "
+            "when it stopped before its deadline, and resumes where it stopped. Returns at once if the stage does "
+            "not compact."
+        ),
+        resource=LAMBDA_INVOKE,
+        parameters={
+            "FunctionName": "${CompactFunctionArn}",
+            "Payload": {"job_id.$": "$.job.job_id", "retry_count.$": "$$.State.RetryCount"},
+        },
+        result_selector={"done.$": "$.Payload.done"},
+        result_path="$.compaction",
+    )
+    compact.add_retry(_retry_all())
+    compact.add_catch(catch_all())
+    compacted = Choice("Compaction finished?")
+
     finalise = SelectingTask(
         "Finalise job",
-        comment="Sums the page counts, marks the job COMPLETE and returns its summary.",
+        comment="Sums the page counts, registers the partitions, marks the job COMPLETE and returns its summary.",
         resource=LAMBDA_INVOKE,
         parameters=_job_steps("finalise", **{"job_id.$": "$.job.job_id"}),
         result_selector={"summary.$": "$.Payload"},
@@ -178,7 +197,10 @@ def build() -> Graph:
     more.default_choice(page)
     page.next(more)
 
-    Chain([wait, finalise, announce, Succeed("Job complete")])
+    Chain([wait, compact, compacted])
+    compacted.add_choice(ChoiceRule.BooleanEquals(variable="$.compaction.done", value=True), next_step=finalise)
+    compacted.default_choice(compact)
+    Chain([finalise, announce, Succeed("Job complete")])
     return Graph(page, comment=COMMENT)
 
 

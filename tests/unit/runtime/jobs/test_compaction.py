@@ -355,3 +355,55 @@ def test_a_job_with_a_page_written_without_key_index_is_left_as_it_is(fakes):
     assert compaction.compact(jobs, JOB, c, settings())["status"] == "SKIPPED"
     assert table_rows(s3) == before  # the page files stay, the key indexes go
     assert not [k for k in s3.objects if k.startswith("_keys/")]
+
+
+def test_a_budget_that_runs_out_stops_between_partitions_and_the_next_call_resumes(fakes):
+    """Each call with too little time left compacts one partition and returns `Unfinished`; calling again until
+    done leaves exactly what one call with all the time it needs leaves."""
+    text = source_file(4)
+    order = [3, 1, 2, 5, 4, 7, 6, 9, 8, 11, 10]
+    c, clean_s3, clean_ddb, clean_jobs = run_pages(text, 37, order)
+    fakes.update(s3=clean_s3, ddb=clean_ddb, text=text)
+    clean = compaction.compact(clean_jobs, JOB, c, settings(), compaction.Budget(lambda: 900.0))
+    assert not isinstance(clean, compaction.Unfinished) and clean["partitions"] == 5
+
+    _, s3, ddb, jobs = run_pages(text, 37, order)
+    fakes.update(s3=s3, ddb=ddb)
+    progress = []
+    while True:
+        result = compaction.compact(jobs, JOB, c, settings(), compaction.Budget(lambda: 10.0))  # under the reserve
+        if not isinstance(result, compaction.Unfinished):
+            break
+        progress.append((result.compacted, result.partitions))
+        assert "compaction" not in jobs.job and len(jobs.compacted) == result.compacted
+    assert progress == [(1, 5), (2, 5), (3, 5), (4, 5)]  # one partition a call, never none
+    assert result["status"] == "DONE" and result["superseded"] == clean["superseded"]
+    assert s3.objects == clean_s3.objects and ddb.items == clean_ddb.items and jobs.compacted == clean_jobs.compacted
+    assert jobs.job["rows_valid"] == clean_jobs.job["rows_valid"] == len(oracle(text))
+
+
+def test_the_budget_keeps_twice_the_slowest_partition_in_reserve():
+    left = [100.0]
+    budget = compaction.Budget(lambda: left[0])
+    assert not budget.exhausted()  # nothing started: the first partition always starts
+    budget.started = 1
+    assert not budget.exhausted()
+    budget.took(55.0)
+    budget.took(20.0)
+    assert budget.exhausted()  # 100 s left, the slowest partition took 55 s: 110 s in reserve
+    left[0] = 111.0
+    assert not budget.exhausted()
+    left[0] = compaction.MIN_RESERVE_SECONDS - 1
+    budget.slowest = 0.0
+    assert budget.exhausted()
+
+
+def test_the_compact_step_of_a_stage_that_does_not_compact_calls_nothing():
+    from pipeline.runtime.jobs.job_steps import compact_output
+
+    # no table, no bucket: any call would fail
+    assert compact_output("job-1", Settings(compact_outputs=0), lambda: 0.0) == {
+        "job_id": "job-1",
+        "done": True,
+        "status": "OFF",
+    }

@@ -13,7 +13,7 @@ from pipeline.tools.deploy import parameters, retained, stack
 from pipeline.tools.deploy.package import expanded_template
 from pipeline.tools.deploy.stack import DeployError, pandas_layer_arn, platform_of
 
-PANDAS_FUNCTIONS = {"UploadFunction", "PagerFunction", "PageWorkerFunction", "JobStepsFunction"}  # job steps: ADR 10
+PANDAS_FUNCTIONS = {"UploadFunction", "PagerFunction", "PageWorkerFunction", "CompactFunction"}  # compact: ADR 10
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def _refs(node: Any) -> set[str]:
 
 def test_every_function_runs_the_packaged_platform_with_the_deps_layer_and_tracing(template):
     functions = _functions(template)
-    assert len(functions) == 5
+    assert len(functions) == 6
     for name, props in functions.items():
         assert props["Runtime"] == {"Ref": "LambdaRuntime"}, name
         assert props["Architectures"] == [{"Ref": "LambdaArchitecture"}], name
@@ -214,7 +214,7 @@ def test_buckets_tables_and_logs_are_kept_and_named_for_any_stage(template):
         ("AWS::DynamoDB::Table", "pipeline-dev-records"),
         ("AWS::DynamoDB::Table", "pipeline-dev-jobs"),
         *(("AWS::Logs::LogGroup", f"/aws/lambda/pipeline-dev-{f}") for f in
-          ("upload", "inventory", "pager", "page-worker", "job-steps")),
+          ("upload", "inventory", "pager", "page-worker", "job-steps", "compact")),
         ("AWS::Logs::LogGroup", "/aws/vendedlogs/states/pipeline-dev-batch"),
     }  # fmt: skip
     for logical_id in ("IngestBucket", "ResultsBucket", "RecordsTable", "JobsTable"):

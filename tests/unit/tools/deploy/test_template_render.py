@@ -17,7 +17,9 @@ from pipeline.tools.deploy import package
 from pipeline.tools.deploy.cfn_yaml import load_template
 from pipeline.tools.deploy.functions import ALARM_TYPE, FUNCTION_TYPE, TemplateError, expand
 
-FUNCTIONS = ("UploadFunction", "InventoryFunction", "PagerFunction", "PageWorkerFunction", "JobStepsFunction")
+FUNCTIONS = (
+    "UploadFunction", "InventoryFunction", "PagerFunction", "PageWorkerFunction", "JobStepsFunction", "CompactFunction"
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
