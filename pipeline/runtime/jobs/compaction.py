@@ -28,7 +28,7 @@ import contextvars
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,9 +91,9 @@ class Unfinished:
     compacted: int
 
 
-def compacted_key(folder: str, job_id: str, number: int) -> str:
+def compacted_key(folder: str, job_id: str, number: int, extension: str = EXTENSION) -> str:
     """The ``number``-th compacted file of a job in a partition folder (`<dataset>/[<name>=<value>/]`)."""
-    return f"{folder}part-{job_id}-c{number:04d}{EXTENSION}"
+    return f"{folder}part-{job_id}-c{number:04d}{extension}"
 
 
 def superseded_key(dataset: str, job_id: str) -> str:
@@ -235,15 +235,22 @@ class _FileWriter:
 
 
 def merge_partition(
-    bucket: str, job_id: str, folder: str, sources: list[tuple[str, np.ndarray]], max_bytes: int
+    bucket: str,
+    job_id: str,
+    folder: str,
+    sources: list[tuple[str, np.ndarray]],
+    max_bytes: int,
+    output_format: str = "text",
 ) -> dict[str, int]:
     """Merge one partition's page files into its compacted files; return compacted key -> rows.
 
     ``sources`` are the page files' keys in page order, each with the mask of its rows that stay (the rows of a
-    file, in its order). This is the one place that knows the output format (text: one record per LF); another
-    format plugs in here. A file ends before the record that would take it past ``max_bytes`` (a file holds one
-    record at least).
+    file, in its order). This is the one place that knows the output format (text: one record per LF; Parquet:
+    `parquet_format.merge_bounded`). A text file ends before the record that would take it past ``max_bytes`` (a
+    file holds one record at least), a Parquet file before the page file that would.
     """
+    if output_format == "parquet":
+        return _merge_parquet(bucket, job_id, folder, sources, max_bytes)
     written: dict[str, int] = {}
     writer: _FileWriter | None = None
 
@@ -282,6 +289,28 @@ def merge_partition(
     return written
 
 
+def _merge_parquet(
+    bucket: str, job_id: str, folder: str, sources: list[tuple[str, np.ndarray]], max_bytes: int
+) -> dict[str, int]:
+    from pipeline.runtime.sinks import parquet_format  # pyarrow.parquet only for a Parquet dataset
+
+    def bodies() -> Iterator[tuple[bytes, np.ndarray]]:
+        for key, keep in sources:
+            body = _read(bucket, key)
+            rows = parquet_format.row_count(body)
+            if len(keep) != rows:
+                raise RuntimeError(f"{key} holds {rows} rows, its page's key index {len(keep)}: not compacted")
+            yield body, keep
+
+    written: dict[str, int] = {}
+    s3 = aws.client("s3")
+    for body, rows in parquet_format.merge_bounded(bodies(), max_bytes):
+        key = compacted_key(folder, job_id, len(written), parquet_format.EXTENSION)
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        written[key] = rows
+    return written
+
+
 def compact_partition(
     bucket: str,
     job_id: str,
@@ -291,10 +320,11 @@ def compact_partition(
     indexes: dict[int, PageIndex],
     resolution: Resolution,
     max_bytes: int,
+    output_format: str = "text",
 ) -> dict[str, int]:
     """Write one partition's compacted files from its page files ``(page, key)``; return key -> rows."""
     sources = [(key, resolution.keep_mask(indexes[page], partition)) for page, key in sorted(files)]
-    return merge_partition(bucket, job_id, folder, sources, max_bytes)
+    return merge_partition(bucket, job_id, folder, sources, max_bytes, output_format)
 
 
 def compact(
@@ -337,7 +367,15 @@ def compact(
         started = time.monotonic()
         old = sorted(key for _, key in page_files)
         written = compact_partition(
-            bucket, job_id, folder, partition, page_files, indexes, resolution, settings.compact_file_bytes
+            bucket,
+            job_id,
+            folder,
+            partition,
+            page_files,
+            indexes,
+            resolution,
+            settings.compact_file_bytes,
+            contract.output_format,
         )
         store.record_compaction(job_id, folder, written, old)  # before any page file goes
         failpoints.hit("compact-partition")  # recorded, its page files not deleted yet

@@ -23,7 +23,7 @@ Parquet keeps no min/max statistics for INT96, so a timestamp range is pruned by
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -111,28 +111,48 @@ def merge(files: Iterable[bytes], keep: Iterable[np.ndarray | None] | None = Non
     file at a time, not the merged file's rows; the schema is the first file's, and every file must have it.
     No files (or no rows left) is an empty body, which the caller does not write.
     """
+    masks = iter(keep) if keep is not None else None
+    merged = list(merge_bounded(((body, next(masks) if masks else None) for body in files), float("inf")))
+    return merged[0][0] if merged else b""
+
+
+def merge_bounded(
+    sources: Iterable[tuple[bytes, np.ndarray | None]], max_bytes: float
+) -> Iterator[tuple[bytes, int]]:
+    """The rows of ``sources`` (a file's bytes and its keep mask, None keeping all) in order, as Parquet files of
+    about ``max_bytes`` at most: a file ends before the input that would take it past the limit (a file holds
+    one input's rows at least). Yields ``(body, rows)``; memory holds one input and the file being written."""
     import pyarrow.parquet as pq
 
-    masks = iter(keep) if keep is not None else None
-    sink = io.BytesIO()
+    sink: io.BytesIO | None = None
     writer: Any = None
+    schema: pa.Schema | None = None
     rows = 0
-    try:
-        for body in files:
-            table = read(body)
-            mask = next(masks) if masks is not None else None
-            if mask is not None:
-                if len(mask) != table.num_rows:
-                    raise ValueError(f"a mask of {len(mask)} rows for a file of {table.num_rows}")
-                table = table.filter(pa.array(mask, pa.bool_()))
-            if writer is None:
-                writer = pq.ParquetWriter(sink, table.schema, **WRITE_OPTIONS)
-            elif not table.schema.equals(writer.schema):
-                raise ValueError(f"files of different schemas cannot be merged: {table.schema} vs {writer.schema}")
-            if table.num_rows:
-                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-                rows += table.num_rows
-    finally:
-        if writer is not None:
-            writer.close()
-    return sink.getvalue() if rows else b""
+
+    def finish() -> tuple[bytes, int]:
+        assert writer is not None and sink is not None
+        writer.close()
+        return sink.getvalue(), rows
+
+    for body, mask in sources:
+        table = read(body)
+        if mask is not None:
+            if len(mask) != table.num_rows:
+                raise ValueError(f"a mask of {len(mask)} rows for a file of {table.num_rows}")
+            table = table.filter(pa.array(mask, pa.bool_()))
+        if schema is None:
+            schema = table.schema
+        elif not table.schema.equals(schema):
+            raise ValueError(f"files of different schemas cannot be merged: {table.schema} vs {schema}")
+        if not table.num_rows:
+            continue
+        if writer is not None and rows and sink is not None and sink.tell() + len(body) > max_bytes:
+            yield finish()
+            writer = None
+        if writer is None:
+            sink, rows = io.BytesIO(), 0
+            writer = pq.ParquetWriter(sink, schema, **WRITE_OPTIONS)
+        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        rows += table.num_rows
+    if writer is not None and rows:
+        yield finish()

@@ -91,9 +91,8 @@ def write_page(
         reject_key = rejects_key(contract.dataset, job_id, page)
         uploads[reject_key] = rejects_file(rejects)
     index_key = None
-    # Compaction (ADR 10) concatenates text page files: a Parquet dataset's pages write no key index, so its jobs
-    # are not compacted (`compaction.status` SKIPPED) until compaction merges them (`parquet_format.merge`).
-    if lines is not None and table.num_rows and contract.output_format == "text":
+    # the page's key index, for compaction across the job's pages (ADR 10), text and Parquet alike
+    if lines is not None and table.num_rows:
         index_key = key_index_key(contract.dataset, job_id, page)
         uploads[index_key] = key_index_file(table, lines, contract)
     with ThreadPoolExecutor(max_workers=8) as pool:

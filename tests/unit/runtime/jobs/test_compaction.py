@@ -20,6 +20,7 @@ from conftest import make_contract
 from pipeline.runtime.config import Settings
 from pipeline.runtime.jobs import compaction
 from pipeline.runtime.pages.process import validate_records
+from pipeline.runtime.sinks import parquet_format
 from pipeline.runtime.sinks.dynamodb import encode_items, record_key
 from pipeline.runtime.sinks.key_index import PageIndex, key_index_file, resolve
 from pipeline.runtime.sinks.results import partition_files
@@ -30,11 +31,11 @@ HEADER_LINE = "id,day,v\n"
 JOB = "job-1"
 
 
-def contract():
+def contract(output_format: str = "text"):
     return make_contract(
         {"day": {"type": "string", "format": "date"}, "v": {"type": ["integer", "null"]}},
         required=["day"],
-        **{"x-partition": {"column": "day", "granularity": "day", "name": "dt"}},
+        **{"x-partition": {"column": "day", "granularity": "day", "name": "dt"}, "x-format": output_format},
     )
 
 
@@ -175,9 +176,9 @@ class FakeJobs:
             self.job[name] = self.job.get(name, 0) + value
 
 
-def run_pages(text: str, page_rows: int, order: list[int] | None = None):
+def run_pages(text: str, page_rows: int, order: list[int] | None = None, output_format: str = "text"):
     """Process the pages as the page workers do (outputs, key indexes, DynamoDB items in ``order``)."""
-    c = contract()
+    c = contract(output_format)
     s3, ddb = FakeS3(), FakeRecords()
     page_items, items_by_page = [], {}
     valid = rejected = 0
@@ -287,6 +288,26 @@ def test_compaction_gives_one_row_per_key_equal_to_dynamodb(fakes, seed):
         assert record == source_lines[int(line) - 1] and f"superseded by line {winner}" in reason
     assert jobs.job["rows_valid"] == len(expected)
     assert jobs.job["rows_valid"] + jobs.job["rows_rejected"] == len(source_lines) - 2  # header, final LF
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_parquet_job_compacts_the_same_way(fakes, seed):
+    """The same resolution over Parquet page files: one row per key, the winner's values, one file a day."""
+    text = source_file(seed)
+    c, s3, ddb, jobs = run_pages(text, 37, order=[11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1], output_format="parquet")
+    fakes.update(s3=s3, ddb=ddb, text=text)
+    summary = compaction.compact(jobs, JOB, c, settings())
+
+    expected = oracle(text)
+    files = {k: parquet_format.read(b) for k, b in s3.objects.items() if k.startswith("things/")}
+    assert all(k.rsplit("/", 1)[1] == f"part-{JOB}-c0000.parquet" for k in files)  # one file per partition
+    rows = [(k.split("dt=")[1].split("/")[0], r) for k, t in files.items() for r in t.to_pylist()]
+    assert sorted(r["id"] for _, r in rows) == sorted(expected)  # one row per key
+    for day, row in rows:
+        _, source = expected[row["id"]]
+        assert [row["id"], day, str(row["v"])] == source
+    assert summary["status"] == "DONE" and summary["superseded"] > 0 and summary["files"] == len(files)
+    assert jobs.job["rows_valid"] == len(expected) and not [k for k in s3.objects if k.startswith("_keys/")]
 
 
 @pytest.mark.parametrize("part_bytes", [300, 1 << 20])

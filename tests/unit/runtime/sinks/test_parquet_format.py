@@ -117,8 +117,8 @@ def test_a_timezone_aware_column_is_written_as_its_utc_wall_time():
     ]
 
 
-def test_parquet_pages_write_no_key_index_so_compaction_skips_them(parquet_orders, monkeypatch):
-    """Compaction concatenates text files (ADR 10): a Parquet page writes no key index, so its job is SKIPPED."""
+def test_parquet_pages_write_a_key_index_for_compaction(parquet_orders, monkeypatch):
+    """Compaction resolves keys across pages from each page's key index (ADR 10), whatever the format."""
     puts: list[str] = []
 
     class S3:
@@ -128,8 +128,23 @@ def test_parquet_pages_write_no_key_index_so_compaction_skips_them(parquet_order
     monkeypatch.setattr(results.aws, "client", lambda name: S3())
     page = validate_csv(parquet_orders, ORDERS)
     written = results.write_page("out", parquet_orders, "j", 3, page.table, [], None, page.lines)
-    assert written["key_index_key"] is None
-    assert sorted(puts) == sorted(written["outputs"]) and all(k.endswith(".parquet") for k in puts)  # type: ignore[union-attr]
+    assert written["key_index_key"] in puts
+    outputs = written["outputs"]
+    assert sorted(puts) == sorted([*outputs, written["key_index_key"]])  # type: ignore[list-item]
+    assert all(k.endswith(".parquet") for k in outputs)  # type: ignore[union-attr]
+
+
+def test_a_bounded_merge_ends_a_file_before_the_input_that_would_cross_the_limit():
+    contract = make_contract(INTS, **{"x-format": "parquet"})
+    files = _files(contract, [300, 300, 300, 300])
+    limit = len(files[0]) * 2 + 10  # two inputs' worth
+    keep = [None, np.array([i % 2 == 0 for i in range(300)]), None, None]
+    merged = list(parquet_format.merge_bounded(zip(files, keep, strict=True), limit))
+    assert [rows for _, rows in merged] == [450, 600]
+    values = [v for body, _ in merged for v in parquet_format.read(body).column("v").to_pylist()]
+    assert values == [*range(300), *range(300, 600, 2), *range(600, 1200)]  # order kept, superseded rows gone
+    assert all(parquet_format.row_count(body) == rows for body, rows in merged)
+    assert [rows for _, rows in parquet_format.merge_bounded(zip(files, keep, strict=True), float("inf"))] == [1050]
 
 
 def _files(contract, rows_per_file: list[int]) -> list[bytes]:
