@@ -25,7 +25,7 @@ from pipeline.runtime.sinks import parquet_format
 from tests.conformance import corpus, matrix
 from tests.conformance.readers import athena_rows, dynamodb_rows
 from tests.conformance.truth import stored_rows
-from tests.e2e.conftest import assert_reconciled, deploy_stage, ops
+from tests.e2e.conftest import assert_reconciled, deploy_stage, job_output_keys, ops
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def _objects(stack: dict[str, str], job_id: str) -> dict[str, bytes]:
     s3 = boto3.client("s3")
     return {
         key: s3.get_object(Bucket=stack["ResultsBucket"], Key=key)["Body"].read()
-        for key in JobStore(stack["JobsTable"]).output_keys(job_id)
+        for key in job_output_keys(stack, job_id)  # the compacted files, not the page files they replaced
     }
 
 
