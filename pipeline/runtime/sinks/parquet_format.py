@@ -103,19 +103,6 @@ def row_count(body: bytes) -> int:
     return int(pq.ParquetFile(pa.BufferReader(body)).metadata.num_rows)
 
 
-def merge(files: Iterable[bytes], keep: Iterable[np.ndarray | None] | None = None) -> bytes:
-    """One Parquet file of the rows of ``files`` in order (the compaction of a partition's page files).
-
-    ``keep`` gives, per file, a boolean mask of the rows to keep (None keeps all): the superseded rows of a
-    compacted job drop out here. Each input file becomes one row group or more, so memory holds one input
-    file at a time, not the merged file's rows; the schema is the first file's, and every file must have it.
-    No files (or no rows left) is an empty body, which the caller does not write.
-    """
-    masks = iter(keep) if keep is not None else None
-    merged = list(merge_bounded(((body, next(masks) if masks else None) for body in files), float("inf")))
-    return merged[0][0] if merged else b""
-
-
 def merge_bounded(
     sources: Iterable[tuple[bytes, np.ndarray | None]], max_bytes: float
 ) -> Iterator[tuple[bytes, int]]:

@@ -16,7 +16,13 @@ from pipeline.runtime.contract import Contract
 from pipeline.runtime.rows.parse import Reject
 from pipeline.runtime.sinks.key_index import key_index_file, key_index_key
 from pipeline.runtime.sinks.layout import output_key, rejects_key
-from pipeline.runtime.sinks.text_format import partition_values, render, render_lines, render_partitions
+from pipeline.runtime.sinks.text_format import (
+    partition_groups,
+    partition_values,
+    render,
+    render_lines,
+    render_partitions,
+)
 
 REJECT_COLUMNS = ["line", "reasons", "record"]
 
@@ -46,13 +52,22 @@ def parquet_files(table: pa.Table, contract: Contract, job_id: str, page: int) -
     if values is None:
         key = output_key(contract.dataset, None, None, job_id, page, parquet_format.EXTENSION)
         return {key: (parquet_format.file_bytes(table, contract), table.num_rows)}
-    files: dict[str, tuple[bytes, int]] = {}
     name = contract.partition.name if contract.partition else None
-    for value in pc.unique(values).to_pylist():
-        selected = table.filter(pc.equal(values, value))
-        key = output_key(contract.dataset, name, value, job_id, page, parquet_format.EXTENSION)
-        files[key] = (parquet_format.file_bytes(selected, contract), selected.num_rows)
-    return files
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if values.null_count:  # no partition value to file them under: every value on its own scan
+        groups = [(v, table.filter(pc.equal(values, v))) for v in pc.unique(values).to_pylist()]
+    else:
+        dictionary, order, counts = partition_groups(values)
+        grouped, starts = table.take(pa.array(order)), np.cumsum(counts) - counts
+        groups = [(v, grouped.slice(int(a), int(n))) for v, a, n in zip(dictionary, starts, counts, strict=True)]
+    return {
+        output_key(contract.dataset, name, value, job_id, page, parquet_format.EXTENSION): (
+            parquet_format.file_bytes(selected, contract),
+            selected.num_rows,
+        )
+        for value, selected in groups
+    }
 
 
 def rejects_file(rejects: list[Reject]) -> bytes:

@@ -135,6 +135,16 @@ def render(lines: pa.Array | pa.ChunkedArray) -> bytes:
     return bytes(_joined(lines))
 
 
+def partition_groups(values: pa.Array) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Rows grouped by partition value without one scan per value: the distinct values (in order of first
+    appearance), the row order that groups them (stable: each group keeps its rows' order) and each group's size.
+    ``values`` has no nulls."""
+    encoded = pc.dictionary_encode(values)
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    return encoded.dictionary.to_pylist(), order, np.bincount(codes, minlength=len(encoded.dictionary))
+
+
 def render_partitions(
     lines: pa.Array | pa.ChunkedArray, values: pa.Array | pa.ChunkedArray
 ) -> dict[str, tuple[bytes, int]]:
@@ -149,17 +159,14 @@ def render_partitions(
     if values.null_count:  # no partition value to file them under: every value on its own scan
         selected = {v: pc.filter(lines, pc.equal(values, v)) for v in pc.unique(values).to_pylist()}
         return {v: (render(chosen), len(chosen)) for v, chosen in selected.items()}
-    encoded = pc.dictionary_encode(values)
-    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    order = np.argsort(codes, kind="stable")
+    dictionary, order, counts = partition_groups(values)
     grouped = lines.take(pa.array(order))
     whole = _joined(grouped)
     ends = np.cumsum(np.asarray(pc.binary_length(grouped).to_numpy(zero_copy_only=False), dtype=np.int64) + 1)
-    counts = np.bincount(codes, minlength=len(encoded.dictionary))
     last_row = np.cumsum(counts)
     files: dict[str, tuple[bytes, int]] = {}
     start = 0
-    for value, count, last in zip(encoded.dictionary.to_pylist(), counts.tolist(), last_row.tolist(), strict=True):
+    for value, count, last in zip(dictionary, counts.tolist(), last_row.tolist(), strict=True):
         end = int(ends[last - 1]) if count else start
         files[value] = (bytes(whole[start:end]), count)
         start = end

@@ -159,9 +159,16 @@ def _files(contract, rows_per_file: list[int]) -> list[bytes]:
 INTS = {"v": {"type": ["integer", "null"]}}
 
 
+def _merge(files: list[bytes], keep: list[np.ndarray | None] | None = None) -> bytes:
+    """The page files merged into one file (no size bound), as compaction merges a partition's."""
+    masks = keep if keep is not None else [None] * len(files)
+    merged = list(parquet_format.merge_bounded(zip(files, masks, strict=True), float("inf")))
+    return merged[0][0] if merged else b""
+
+
 def test_merge_keeps_every_row_in_file_order():
     contract = make_contract(INTS, **{"x-format": "parquet"})
-    merged = parquet_format.merge(_files(contract, [3, 2, 4]))
+    merged = _merge(_files(contract, [3, 2, 4]))
     table = parquet_format.read(merged)
     assert table.column("v").to_pylist() == list(range(9))
     assert table.schema == parquet_format.arrow_schema(contract)
@@ -172,20 +179,20 @@ def test_merge_keeps_every_row_in_file_order():
 def test_merge_drops_the_rows_a_mask_leaves_out():
     contract = make_contract(INTS, **{"x-format": "parquet"})
     keep = [np.array([True, False, True]), None, np.array([False, False])]
-    merged = parquet_format.merge(_files(contract, [3, 1, 2]), keep)
+    merged = _merge(_files(contract, [3, 1, 2]), keep)
     assert parquet_format.read(merged).column("id").to_pylist() == ["k0", "k2", "k3"]
 
 
 def test_merge_of_nothing_is_empty_and_a_wrong_mask_or_schema_fails():
     contract = make_contract(INTS, **{"x-format": "parquet"})
-    assert parquet_format.merge([]) == b""
-    assert parquet_format.merge(_files(contract, [2]), [np.array([False, False])]) == b""
+    assert _merge([]) == b""
+    assert _merge(_files(contract, [2]), [np.array([False, False])]) == b""
     with pytest.raises(ValueError, match="a mask of 1 rows for a file of 2"):
-        parquet_format.merge(_files(contract, [2]), [np.array([True])])
+        _merge(_files(contract, [2]), [np.array([True])])
     other = make_contract({"w": {"type": ["string", "null"]}}, **{"x-format": "parquet"})
     mixed = [*_files(contract, [1]), parquet_format.file_bytes(pa.table({"id": ["x"], "w": ["y"]}), other)]
     with pytest.raises(ValueError, match="different schemas"):
-        parquet_format.merge(mixed)
+        _merge(mixed)
 
 
 def test_the_page_code_never_imports_pyarrow_parquet_for_a_text_dataset():
