@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 from functools import cache
@@ -61,6 +62,11 @@ def _call_params(params: dict[str, Any]) -> dict[str, Any]:
                 if isinstance(op, dict) and op.get("TableName")
             }
         )
+    body = params.get("Body")  # what a PutObject carried (benchmark accounting); botocore wraps bytes in BytesIO
+    if isinstance(body, bytes | bytearray):
+        out["Bytes"] = len(body)
+    elif isinstance(body, io.BytesIO):
+        out["Bytes"] = body.getbuffer().nbytes
     if isinstance(params.get("Delete"), dict):  # s3 DeleteObjects: IAM authorises s3:DeleteObject per key
         objects = params["Delete"].get("Objects", [])
         out["Keys"] = sorted({str(o.get("Key")) for o in objects})

@@ -190,6 +190,7 @@ class CompactionSummary(TypedDict, total=False):
     rejects_key: str
     dynamodb_fixed: int
     max_file_bytes: int
+    timings_ms: dict[str, int]  # read_indexes, resolve, superseded, dynamodb, partitions
     finished_at: str
 
 

@@ -83,6 +83,19 @@ class Budget:
         self.slowest = max(self.slowest, seconds)
 
 
+@dataclass
+class _Clock:
+    """Milliseconds spent in each named step, in order."""
+
+    laps: dict[str, int] = field(default_factory=dict)
+    last: float = field(default_factory=time.monotonic)
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[name] = round((now - self.last) * 1000)
+        self.last = now
+
+
 @dataclass(frozen=True)
 class Unfinished:
     """Compaction stopped before its deadline: ``compacted`` of ``partitions`` are done; run it again."""
@@ -344,18 +357,23 @@ def compact(
         store.update_job(job_id, {"compaction": summary})
         _delete(bucket, index_keys)
         return summary
+    clock = _Clock()
     indexes = {
         n: PageIndex.parse(n, _read(bucket, str(pages[n]["key_index_key"])))
         for n in sorted(pages)
         if pages[n].get("key_index_key")
     }
+    clock.lap("read_indexes")
     resolution = resolve(indexes.values())
     indexes = {n: index.without_keys() for n, index in indexes.items()}
+    clock.lap("resolve")
     rejects_key = superseded_key(contract.dataset, job_id)
     rejects = superseded_rejects(job, pages, resolution)
     if rejects:
         aws.client("s3").put_object(Bucket=bucket, Key=rejects_key, Body=rejects_file(rejects))
+    clock.lap("superseded")
     fixed = fix_dynamodb(job, pages, resolution, contract, settings.records_table)
+    clock.lap("dynamodb")
 
     by_folder: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
     for number, page in pages.items():
@@ -412,6 +430,7 @@ def compact(
                 counts.append(future.result())
                 if budget is not None:
                     budget.took(counts[-1][2])
+    clock.lap("partitions")
     if len(counts) < len(partitions):
         return Unfinished(partitions=len(partitions), compacted=len(counts))
     files, deleted = sum(c[0] for c in counts), sum(c[1] for c in counts)
@@ -423,6 +442,7 @@ def compact(
         "superseded": len(resolution.superseded),
         "dynamodb_fixed": fixed,  # by this run: a retry finds the items an interrupted one fixed
         "max_file_bytes": settings.compact_file_bytes,
+        "timings_ms": clock.laps,  # of the invocation that finished it
         "finished_at": now_iso(),
     }
     if rejects:

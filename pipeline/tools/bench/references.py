@@ -55,6 +55,37 @@ def dynamodb_floor(items: pa.Array, threads: int) -> dict[str, float]:
     return {"items": written, "threads": threads, "seconds": round(elapsed, 3), "items_per_s": round(written / elapsed)}
 
 
+def s3_put_floor(object_bytes: int, objects: int, threads: int) -> dict[str, float]:
+    """Objects/s of a tight `PutObject` loop (``objects`` bodies of ``object_bytes``, ``threads`` writers) into
+    a scratch bucket: what the local cloud's S3 accepts at most, the floor for a path that writes its rows as
+    objects of that size. The bucket is emptied and deleted afterwards."""
+    from pipeline.runtime import aws
+
+    s3 = aws.client("s3")
+    bucket = f"bench-put-floor-{int(time.time())}"
+    s3.create_bucket(Bucket=bucket)
+    body = b"x" * max(1, object_bytes)
+    keys = [f"floor/{n:06d}.csv" for n in range(objects)]
+    try:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda key: s3.put_object(Bucket=bucket, Key=key, Body=body), keys))
+        elapsed = time.perf_counter() - started
+    finally:
+        for first in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[first : first + 1000]]
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        s3.delete_bucket(Bucket=bucket)
+    return {
+        "objects": objects,
+        "object_bytes": object_bytes,
+        "threads": threads,
+        "seconds": round(elapsed, 3),
+        "objects_per_s": round(objects / elapsed, 1),
+        "mb_per_s": round(objects * object_bytes / elapsed / 1e6, 1),
+    }
+
+
 def pages(path: Path, rows: int = PAGE_ROWS) -> Iterator[tuple[bytes, list[str], int]]:
     """The file cut into pages of ``rows`` records (body, header, first line), as the pager cuts it."""
     body = path.read_bytes()

@@ -5,26 +5,22 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline.runtime import aws
 from pipeline.runtime.contract.loader import SCHEMAS_ENV, source_schemas_dir
 from pipeline.runtime.jobs import JobStore
-from pipeline.runtime.jobs.model import FINISHED
 from pipeline.tools.bench import references
 from pipeline.tools.bench.cloud import BenchCloud, private_cloud
-from pipeline.tools.bench.raw_trip import ran_at, raw_round_trip
 from pipeline.tools.bench.report import markdown
 from pipeline.tools.bench.run import default_page_rows, machine, run
+from pipeline.tools.bench.small_files import small_files
 from pipeline.tools.bench.suites import (
     DEFAULT,
     QUERY,
@@ -33,7 +29,6 @@ from pipeline.tools.bench.suites import (
     SCALE,
     SMALL_FILES,
     RatioRow,
-    percentiles,
     ratio_row,
 )
 from pipeline.tools.cli import ops
@@ -41,8 +36,8 @@ from pipeline.tools.sample import write_orders
 
 Progress = Callable[[str], None]
 S3_DATASET = "orders_s3"
-SINGLES = 5  # 1-row files uploaded one at a time: the small-file reference
 SEED = 42
+PUT_WRITERS = 4 * 8  # the page mapping's MaximumConcurrency times each page's PutObject threads
 
 
 @contextmanager
@@ -67,95 +62,6 @@ def s3_only_schemas(workdir: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _epoch(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def _put(outs: dict[str, str], body: bytes, key: str) -> tuple[float, dict[str, str]]:
-    """Upload with boto3; return the wall clock before the request and the upload."""
-    at = time.time()
-    version = aws.client("s3").put_object(Bucket=outs["IngestBucket"], Key=key, Body=body).get("VersionId", "")
-    return at, {"bucket": outs["IngestBucket"], "key": key, "version_id": version}
-
-
-def _wait_all(outs: dict[str, str], uploads: list[dict[str, str]], progress: Progress, stall_s: float = 300) -> list:
-    """Every upload's job once all have finished, or as they are when nothing moved for ``stall_s``."""
-    store = JobStore(outs["JobsTable"])
-    done, moved = -1, time.monotonic()
-    while True:
-        jobs = {(j.get("key"), j.get("version_id")): j for j in store.jobs()}
-        found = [jobs.get((u["key"], u["version_id"])) for u in uploads]
-        finished = sum(1 for j in found if j and j.get("status") in FINISHED)
-        if finished != done:
-            done, moved = finished, time.monotonic()
-            progress(f"{finished}/{len(uploads)} jobs finished")
-        if finished == len(uploads) or time.monotonic() - moved > stall_s:
-            return found
-        time.sleep(0.5)
-
-
-def small_files(bench: BenchCloud, workdir: Path, files: int, progress: Progress) -> dict[str, Any]:
-    """``files`` files of 1-1,000 rows uploaded at once (32 threads): seconds from each upload to its job's
-    COMPLETE, against a 1-row file uploaded alone (the same path with nothing queued: the local cloud's floor)."""
-    outs = bench.outputs
-    rng = random.Random(SEED)
-    sources = []
-    for i in range(files):
-        path = workdir / "small-files" / f"small-{i:04d}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_orders(path, rng.randint(1, 1_000), seed=1_000 + i, start_id=30_000_000 + i * 1_000)
-        sources.append((path.read_bytes(), f"orders/small/{path.name}"))
-    single = workdir / "small-files" / "single.csv"
-    write_orders(single, 1, seed=7, start_id=39_000_000)
-    raw = raw_reference(outs, single.read_bytes(), progress)
-    alone = []
-    for n in range(SINGLES):  # one at a time, each after the last finished
-        at, upload = _put(outs, single.read_bytes(), f"orders/single/single-{n}.csv")
-        job = ops.wait_for(outs, [upload], lambda jobs: None, timeout=600)[0]
-        alone.append(_epoch(job["finished_at"]) - at if job.get("finished_at") else float("inf"))
-    progress(f"1-row file alone: {', '.join(f'{s:.2f}' for s in alone)} s")
-    started = time.perf_counter()
-    with ThreadPoolExecutor(32) as pool:
-        puts = list(pool.map(lambda source: _put(outs, *source), sources))
-    upload_s = time.perf_counter() - started
-    progress(f"uploaded {files} files in {upload_s:.1f}s")
-    jobs = _wait_all(outs, [upload for _, upload in puts], progress)
-    latencies = [
-        _epoch(job["finished_at"]) - at
-        for (at, _), job in zip(puts, jobs, strict=True)
-        if job and job.get("status") == "COMPLETE" and job.get("finished_at")
-    ]
-    complete = len(latencies)
-    return {
-        "files": files,
-        "rows": sum(int(j.get("rows_input") or 0) for j in jobs if j),
-        "upload_s": round(upload_s, 2),
-        "complete": complete,
-        "latency_s": percentiles(latencies),
-        "single_file_s": percentiles(alone) | {"runs": SINGLES},
-        "raw_round_trip_s": raw,
-        "job_status": "COMPLETE" if complete == files else f"{complete}/{files} COMPLETE",
-    }
-
-
-def raw_reference(outs: dict[str, str], body: bytes, progress: Progress) -> dict[str, Any]:
-    """Seconds from upload to a trivial Lambda's run through S3 -> SNS -> SQS -> Lambda, one file at a time; an
-    error instead when this cloud cannot deploy it (the 1-row file alone is then the only reference)."""
-    try:
-        with raw_round_trip(outs) as function:
-            trips = []
-            for n in range(SINGLES):
-                key = f"bench-raw/raw-{n}.csv"
-                at, _ = _put(outs, body, key)
-                ran = ran_at(function, key)
-                trips.append(ran - at if ran else float("inf"))
-    except Exception as error:  # a reference this cloud cannot run is reported, not fatal
-        progress(f"raw S3 -> SNS -> SQS -> Lambda reference not measured: {error}")
-        return {"error": str(error)[:300]}
-    progress(f"raw S3 -> SNS -> SQS -> Lambda: {', '.join(f'{s:.2f}' for s in trips)} s")
-    return percentiles(trips) | {"runs": SINGLES}
-
-
 def page_stages(pages: list[Any]) -> dict[str, float]:
     """Seconds per stage summed over a job's pages (each page records its own `timings_ms`)."""
     totals: dict[str, int] = {}
@@ -165,10 +71,34 @@ def page_stages(pages: list[Any]) -> dict[str, float]:
     return {stage: round(ms / 1000, 2) for stage, ms in totals.items()}
 
 
+def _lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as log:
+        return sum(1 for _ in log)
+
+
+def put_objects(call_log: Path, skip: int = 0) -> dict[str, int]:
+    """The `PutObject` calls the pipeline's functions logged after the first ``skip`` lines: how many, and
+    their mean body size."""
+    count, size = 0, 0
+    if call_log.exists():
+        with call_log.open() as log:
+            for number, line in enumerate(log):
+                if number < skip:
+                    continue
+                call = json.loads(line)
+                if call.get("function") and call.get("operation") == "PutObject":
+                    count += 1
+                    size += int(call.get("params", {}).get("Bytes") or 0)
+    return {"objects": count, "bytes": size, "mean_bytes": size // count if count else 0}
+
+
 def s3_only(bench: BenchCloud, path: Path, progress: Progress) -> dict[str, Any]:
     """The file through a dataset with `x-dynamodb: false`, upload to COMPLETE, against DuckDB reading it and
     writing the same day-partitioned output to local disk."""
     outs = bench.outputs
+    logged = _lines(bench.call_log)
     started = time.perf_counter()
     upload = ops.ingest(path, S3_DATASET, outs, f"{S3_DATASET}/bench/{path.name}")
     job = ops.wait_for(outs, [upload], lambda jobs: None, timeout=7200)[0]
@@ -177,8 +107,18 @@ def s3_only(bench: BenchCloud, path: Path, progress: Progress) -> dict[str, Any]
     progress(f"S3-only job {job.get('status')} in {seconds:.1f}s, {job.get('pages_total')} pages")
     stages = page_stages(JobStore(outs["JobsTable"]).pages(job["job_id"]))
     progress("S3-only stage seconds summed over pages: " + ", ".join(f"{k} {v}" for k, v in stages.items()))
+    puts = put_objects(bench.call_log, skip=logged)
+    floor = references.s3_put_floor(puts["mean_bytes"], max(200, min(puts["objects"], 2_000)), PUT_WRITERS)
+    put_floor_s = puts["objects"] / floor["objects_per_s"] if floor["objects_per_s"] else None
+    progress(
+        f"S3-only job wrote {puts['objects']:,} objects (mean {puts['mean_bytes']:,} B); raw PutObject "
+        f"{floor['objects_per_s']:,} objects/s"
+    )
     duckdb = references.duckdb_reference(path, path.parent / "duckdb-s3-only")
     return {
+        "put_objects": puts,
+        "put_floor": floor,
+        "put_floor_rows_per_s": round(rows / put_floor_s) if put_floor_s else None,
         "job_id": job["job_id"],
         "job_status": job.get("status"),
         "rows": rows,
@@ -239,10 +179,39 @@ def query(bench: BenchCloud, path: Path, s3: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def restart(bench: BenchCloud, s3: dict[str, Any], progress: Progress) -> dict[str, Any]:
+SAMPLE_ITEMS = 1_000
+
+
+def records_state(table: str, sample: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The records table's `ItemCount` and a sample of its items: the first `SAMPLE_ITEMS` a `Scan` returns,
+    or, given ``sample``, those items read again by key (`BatchGetItem`). A full count is not taken: the local
+    cloud's `Scan` re-reads the whole table on every page, quadratic at a million items."""
+    ddb = aws.client("dynamodb")
+    count = int(ddb.describe_table(TableName=table)["Table"].get("ItemCount") or 0)
+    if sample is None:
+        return {"item_count": count, "items": ddb.scan(TableName=table, Limit=SAMPLE_ITEMS).get("Items", [])}
+    found: list[dict[str, Any]] = []
+    keys = [{"pk": item["pk"]} for item in sample]
+    for first in range(0, len(keys), 100):
+        request: dict[str, Any] = {table: {"Keys": keys[first : first + 100], "ConsistentRead": True}}
+        while request:
+            answer = ddb.batch_get_item(RequestItems=request)
+            found += answer.get("Responses", {}).get(table, [])
+            request = answer.get("UnprocessedKeys") or {}
+    return {"item_count": count, "items": found}
+
+
+def _same_items(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
+    key = lambda item: item["pk"]["S"]  # noqa: E731
+    return sorted(before, key=key) == sorted(after, key=key)
+
+
+def restart(bench: BenchCloud, job_ids: list[str], progress: Progress) -> dict[str, Any]:
     """`pipeline local stop` then `pipeline local start` (the same calls) with the jobs' state in the cloud,
-    against the first start of the same cloud with an empty state; the S3-only job must still be COMPLETE."""
-    local = bench.local
+    against the first start of the same cloud with an empty state; every job in ``job_ids`` must still be
+    COMPLETE after, and the records table hold as many items as before."""
+    local, outs = bench.local, bench.outputs
+    before = records_state(outs["RecordsTable"])
     started = time.perf_counter()
     report = local.stop()
     stop_s = time.perf_counter() - started
@@ -251,16 +220,53 @@ def restart(bench: BenchCloud, s3: dict[str, Any], progress: Progress) -> dict[s
     ops.start_local(bench.cloud, progress)
     start_s = time.perf_counter() - started
     loaded = local.status().get("loaded") or {}
-    job = JobStore(bench.outputs["JobsTable"]).get(s3["job_id"]) or {}
+    store = JobStore(outs["JobsTable"])
+    after = {job_id: (store.get(job_id) or {}).get("status") for job_id in job_ids}
+    again = records_state(outs["RecordsTable"], before["items"])
+    same = _same_items(before["items"], again["items"])
+    progress(
+        f"start: {start_s:.1f}s; records {before['item_count']:,} before, {again['item_count']:,} after, "
+        f"{len(before['items']):,} sampled items {'the same' if same else 'DIFFERENT'}; jobs {after}"
+    )
+    kept = report.saved and again["item_count"] == before["item_count"] and same
+    kept = kept and all(status == "COMPLETE" for status in after.values())
     return {
         "stop_s": round(stop_s, 2),
         "start_s": round(start_s, 2),
         "saved": report.saved,
         "state_mb": round(float(loaded.get("bytes") or 0) / 1e6, 1),
         "empty_start_s": bench.start_s,
-        "job_status_after": job.get("status"),
-        "job_status": "COMPLETE" if report.saved and job.get("status") == "COMPLETE" else "NOT SAVED OR LOST",
+        "records_before": before["item_count"],
+        "records_after": again["item_count"],
+        "sampled_items": len(before["items"]),
+        "sampled_items_same": same,
+        "jobs_after": after,
+        "job_status_after": ", ".join(sorted(set(map(str, after.values())))),
+        "job_status": "COMPLETE" if kept else "NOT SAVED OR LOST",
     }
+
+
+def _burst_rows(burst: dict[str, Any], label: str, reference: float | None, reference_text: str) -> list[RatioRow]:
+    rows = []
+    for stat in ("p50", "p95", "max"):
+        value = burst["latency_s"][stat]
+        text = f"{value:.2f} s ({burst['complete']}/{burst['files']} COMPLETE)" if value is not None else "—"
+        measure = f"{label}: {stat} upload → COMPLETE"
+        rows.append(ratio_row(SMALL_FILES, measure, value, reference, pipeline=text, reference=reference_text))
+    if "all_queryable_s" in burst:
+        value = burst["all_queryable_s"]
+        text = "never" if value is None else f"{value:.2f} s (all COMPLETE after {burst['all_complete_s'] or 0:.2f} s)"
+        rows.append(
+            ratio_row(
+                SMALL_FILES,
+                f"{label}: first upload → all queryable in Athena",
+                value,
+                reference,
+                pipeline=text,
+                reference=reference_text,
+            )
+        )
+    return rows
 
 
 def _small_file_rows(small: dict[str, Any]) -> list[RatioRow]:
@@ -273,12 +279,21 @@ def _small_file_rows(small: dict[str, Any]) -> list[RatioRow]:
         reference_text = f"raw S3 → SNS → SQS → Lambda p50 {raw['p50']:.2f} s ({raw['runs']} runs)"
     else:
         reference, reference_text = alone["p50"], f"{alone_text} (no raw round trip: {raw.get('error')})"
-    rows = []
-    for stat in ("p50", "p95", "max"):
-        value = small["latency_s"][stat]
-        text = f"{value:.2f} s ({small['complete']}/{small['files']} COMPLETE)" if value is not None else "—"
-        measure = f"{small['files']} small files at once: {stat} upload → COMPLETE"
-        rows.append(ratio_row(SMALL_FILES, measure, value, reference, pipeline=text, reference=reference_text))
+    rows = _burst_rows(small, f"{small['files']} small files at once", reference, reference_text)
+    if under := small.get("under_load"):
+        large = under["large"]
+        label = f"{under['files']} small files beside a {large['rows']:,}-row file paging"
+        rows += _burst_rows(under, label, reference, reference_text)
+        rows.append(
+            ratio_row(
+                SMALL_FILES,
+                f"the {large['rows']:,}-row file beside them ({large['pages']} pages, DynamoDB)",
+                large["end_to_end_s"],
+                None,
+                pipeline=f"{large['end_to_end_s']:.1f} s, {large['rows_per_s'] or 0:,} rows/s, {large['job_status']}",
+                reference="—",
+            )
+        )
     if raw.get("p50"):
         rows.append(
             ratio_row(
@@ -310,6 +325,20 @@ def ratio_rows(suites: dict[str, dict[str, Any]]) -> list[RatioRow]:
                 f"{s3['duckdb_rows_per_s'] or 0:,} rows/s",
             )
         )
+        if floor := s3.get("put_floor"):
+            puts = s3["put_objects"]
+            rows.append(
+                ratio_row(
+                    S3_ONLY,
+                    "S3-only dataset against the local cloud's raw PutObject rate",
+                    s3["rows_per_s"],
+                    s3["put_floor_rows_per_s"],
+                    pipeline=f"{s3['rows_per_s']:,} rows/s, {puts['objects']:,} PutObject of {puts['mean_bytes']:,} B "
+                    "mean (pages, compaction, bookkeeping)",
+                    reference=f"raw PutObject {floor['objects_per_s']:,} objects/s ({floor['threads']} writers, "
+                    f"{floor['object_bytes']:,} B): those objects alone at {s3['put_floor_rows_per_s'] or 0:,} rows/s",
+                )
+            )
     if q := suites.get(QUERY):
         agrees = "= the job's valid rows" if q["matches_job"] else "≠ the job's valid rows"
         found = {"count": f"{q['athena_rows'] or 0:,} rows {agrees}", "group_by": f"{q['athena_groups']} days"}
@@ -345,7 +374,13 @@ def ratio_rows(suites: dict[str, dict[str, Any]]) -> list[RatioRow]:
                 f"`pipeline local start` loading it ({r['state_mb']:,} MB)",
                 r["start_s"],
                 r["empty_start_s"],
-                pipeline=f"{r['start_s']:.1f} s, job {r['job_status_after']} after",
+                pipeline=f"{r['start_s']:.1f} s, jobs {r['job_status_after']} after"
+                + (
+                    f", {r['records_after']:,} of {r['records_before']:,} records, {r['sampled_items']:,} sampled "
+                    f"items {'the same' if r['sampled_items_same'] else 'DIFFERENT'}"
+                    if "records_after" in r
+                    else ""
+                ),
                 reference=f"first start, empty state {r['empty_start_s']:.1f} s",
             )
         )
@@ -372,14 +407,14 @@ def run_suites(
 def _shared_cloud_suites(names: list[str], rows: int, out: Path, progress: Progress, files: int) -> dict[str, Any]:
     suites: dict[str, dict[str, Any]] = {}
     path = out / f"orders-{rows}.csv"
-    if S3_ONLY in names and not path.exists():
+    if (S3_ONLY in names or SMALL_FILES in names) and not path.exists():
         write_orders(path, rows, seed=SEED)
         progress(f"generated {rows:,} rows ({path.stat().st_size / 1e6:.1f} MB, seed {SEED})")
     parameters = {"PageRows": str(default_page_rows(rows))}
     with s3_only_schemas(out), private_cloud(out, progress, parameters=parameters) as bench:
         if SMALL_FILES in names:
-            progress(f"small-files: {files} files of 1-1,000 rows at once")
-            suites[SMALL_FILES] = small_files(bench, out, files, progress)
+            progress(f"small-files: {files} files of 1-1,000 rows at once, alone and beside the {rows:,}-row file")
+            suites[SMALL_FILES] = small_files(bench, out, files, progress, large=path)
         if S3_ONLY in names:
             progress(f"s3-only: {rows:,} rows into {S3_DATASET} (x-dynamodb false)")
             suites[S3_ONLY] = s3_only(bench, path, progress)
@@ -388,7 +423,9 @@ def _shared_cloud_suites(names: list[str], rows: int, out: Path, progress: Progr
             suites[QUERY] = query(bench, path, suites[S3_ONLY])
         if RESTART in names:
             progress("restart: local stop and start with the state inside")
-            suites[RESTART] = restart(bench, suites[S3_ONLY], progress)
+            large = suites.get(SMALL_FILES, {}).get("under_load", {}).get("large", {})
+            job_ids = [suites[S3_ONLY]["job_id"], *([large["job_id"]] if large.get("job_id") else [])]
+            suites[RESTART] = restart(bench, job_ids, progress)
     return suites
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,9 +64,15 @@ def test_each_call_is_one_json_line(offline: None, tmp_path: Path, monkeypatch: 
             "function": "pipeline-x-page-worker",
             "service": "s3",
             "operation": "PutObject",
-            "params": {"Bucket": "b", "Key": "k/1.tsv"},
+            "params": {"Bucket": "b", "Key": "k/1.tsv", "Bytes": 1},
         },
     ]
+
+
+def test_a_put_logs_its_body_size_as_bytes_or_as_the_file_botocore_wraps_them_in() -> None:
+    assert aws._call_params({"Bucket": "b", "Body": b"abc"}) == {"Bucket": "b", "Bytes": 3}
+    assert aws._call_params({"Bucket": "b", "Body": io.BytesIO(b"abcd")}) == {"Bucket": "b", "Bytes": 4}
+    assert aws._call_params({"Bucket": "b", "Body": "text"}) == {"Bucket": "b"}
 
 
 def test_transact_items_name_their_tables() -> None:

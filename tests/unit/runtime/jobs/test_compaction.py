@@ -279,6 +279,8 @@ def test_compaction_gives_one_row_per_key_equal_to_dynamodb(fakes, seed):
     assert all(k.rsplit("/", 1)[1] == f"part-{JOB}-c0000.tsv" for k in table_rows(s3))  # one file per partition
     assert not [k for k in s3.objects if k.startswith("_keys/")]
     assert summary["files"] == len(table_rows(s3)) and summary["superseded"] > 0
+    assert list(summary["timings_ms"]) == ["read_indexes", "resolve", "superseded", "dynamodb", "partitions"]
+    assert all(ms >= 0 for ms in summary["timings_ms"].values())
 
     superseded = list(csv.reader(io.StringIO(s3.objects[summary["rejects_key"]].decode())))[1:]
     source_lines = text.split("\n")

@@ -182,3 +182,61 @@ def test_the_trivial_handler_prints_each_key_it_got_with_or_without_the_sns_enve
 def test_page_stages_are_summed_over_pages() -> None:
     pages = [{"timings_ms": {"parse": 1200, "s3_write": 300}}, {"timings_ms": {"parse": 800}}, {}]
     assert suite_run.page_stages(pages) == {"parse": 2.0, "s3_write": 0.3}
+
+
+def test_a_burst_beside_a_large_file_and_its_queryable_time_have_rows_of_their_own() -> None:
+    small = suite_results()["small-files"] | {"all_queryable_s": 12.0, "all_complete_s": 10.0}
+    small["under_load"] = {
+        "files": 100,
+        "complete": 100,
+        "latency_s": {"p50": 4.0, "p95": 8.0, "max": 9.5},
+        "all_queryable_s": 14.0,
+        "all_complete_s": 11.0,
+        "job_status": "COMPLETE",
+        "large": {"rows": 1_000_000, "pages": 20, "end_to_end_s": 120.0, "rows_per_s": 8_333, "job_status": "COMPLETE"},
+    }
+    rows = {r.measure: r for r in suite_run.ratio_rows({"small-files": small})}
+    queryable = rows["100 small files at once: first upload → all queryable in Athena"]
+    assert queryable.ratio == 24.0 and "all COMPLETE after 10.00 s" in queryable.pipeline
+    beside = "100 small files beside a 1,000,000-row file paging"
+    assert rows[f"{beside}: p50 upload → COMPLETE"].ratio == 8.0
+    assert rows[f"{beside}: first upload → all queryable in Athena"].ratio == 28.0
+    large = rows["the 1,000,000-row file beside them (20 pages, DynamoDB)"]
+    assert (large.ratio, large.pipeline) == (None, "120.0 s, 8,333 rows/s, COMPLETE")
+    assert len(rows) == 4 + 4 + 1 + 1
+
+
+def test_the_s3_only_job_is_set_against_the_raw_put_rate_of_its_own_objects() -> None:
+    s3 = suite_results()["s3-only"] | {
+        "put_objects": {"objects": 670, "bytes": 227_311_570, "mean_bytes": 339_271},
+        "put_floor": {"objects_per_s": 209.6, "threads": 32, "object_bytes": 339_271},
+        "put_floor_rows_per_s": 312_836,
+    }
+    row = next(r for r in suite_run.ratio_rows({"s3-only": s3}) if "PutObject" in r.measure)
+    assert row.ratio == round(100_000 / 312_836, 3)
+    assert "670 PutObject of 339,271 B" in row.pipeline and "209.6 objects/s (32 writers" in row.reference
+
+
+def test_put_objects_counts_the_functions_puts_after_the_skipped_lines(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    calls = [
+        {"function": "f", "service": "s3", "operation": "PutObject", "params": {"Bytes": 10}},  # skipped
+        {"function": "f", "service": "s3", "operation": "PutObject", "params": {"Bytes": 100}},
+        {"function": "f", "service": "s3", "operation": "GetObject", "params": {}},
+        {"function": None, "service": "s3", "operation": "PutObject", "params": {"Bytes": 5}},  # not a function
+        {"function": "g", "service": "s3", "operation": "PutObject", "params": {"Bytes": 300}},
+    ]
+    log.write_text("".join(json.dumps(c) + "\n" for c in calls))
+    assert suite_run.put_objects(log, skip=1) == {"objects": 2, "bytes": 400, "mean_bytes": 200}
+    assert suite_run.put_objects(tmp_path / "missing.jsonl") == {"objects": 0, "bytes": 0, "mean_bytes": 0}
+
+
+def test_the_restart_row_says_whether_the_records_came_back() -> None:
+    restart = suite_results()["restart"] | {
+        "records_before": 1_000_000,
+        "records_after": 1_000_000,
+        "sampled_items": 1_000,
+        "sampled_items_same": True,
+    }
+    row = next(r for r in suite_run.ratio_rows({"restart": restart}) if "local start" in r.measure)
+    assert "1,000,000 of 1,000,000 records, 1,000 sampled items the same" in row.pipeline
