@@ -7,7 +7,11 @@ from typing import Any
 
 from rich.table import Table
 
-PER_CORE_TARGET = 400_000
+# issue 16's targets for the default suite (this 2-core machine, ratios measured in one run)
+FLOOR_TARGET = 0.9  # end to end / the DynamoDB write floor
+S3_PATH_TARGET = 2.0  # the S3 output path (one core) / DuckDB
+PER_CORE_TARGET = 500_000  # parse + validate + transform, rows/s on one core
+COST_TARGET = 1.1  # estimated AWS cost / the DynamoDB write floor
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -27,11 +31,11 @@ def evaluate(result: dict[str, Any]) -> tuple[dict[str, float | None], list[dict
     }
     per_core = refs["in_process"]["parse_validate_transform_rows_per_s"]
     targets = [
-        _target("end to end / DynamoDB floor", ratios["pipeline_to_dynamodb_floor"], ">=", 0.70),
-        _target("S3 output path / DuckDB", ratios["s3_path_to_duckdb"], "<=", 3.0),
+        _target("end to end / DynamoDB floor", ratios["pipeline_to_dynamodb_floor"], ">=", FLOOR_TARGET),
+        _target("S3 output path / DuckDB", ratios["s3_path_to_duckdb"], "<=", S3_PATH_TARGET),
         _target("end to end / awswrangler peer", ratios["pipeline_to_peer"], ">", 1.0),
         _target("parse+validate+transform rows/s per core", per_core, ">=", PER_CORE_TARGET),
-        _target("estimated cost / DynamoDB write floor", ratios["cost_to_dynamodb_floor"], "<=", 1.2),
+        _target("estimated cost / DynamoDB write floor", ratios["cost_to_dynamodb_floor"], "<=", COST_TARGET),
     ]
     for name, cold in result["cold_start"].items():
         targets.append(_target(f"cold-start import {name} (ms)", cold["median_ms"], "<=", cold["limit_ms"]))

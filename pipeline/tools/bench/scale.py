@@ -17,6 +17,7 @@ from typing import Any
 from pipeline.runtime.config import Settings
 from pipeline.tools.bench import observe, references
 from pipeline.tools.bench.cloud import private_cloud
+from pipeline.tools.bench.report import FLOOR_TARGET
 from pipeline.tools.bench.suites import SCALE, RatioRow, ratio_row
 from pipeline.tools.sample import write_orders
 
@@ -138,7 +139,7 @@ def scale_rows(result: dict[str, Any]) -> list[RatioRow]:
                 p["floor_items_per_s"],
                 pipeline=f"{p['end_to_end_s']:.1f} s, {p['rows_per_s']:,} rows/s; peak {_memory(p)}",
                 reference=f"DynamoDB write floor {p['floor_items_per_s']:,} items/s",
-                goal=(">=", 0.9),
+                goal=(">=", FLOOR_TARGET),
             )
         )
     if result["flatness"] is not None:
