@@ -96,6 +96,13 @@ def _in_range(values: pa.ChunkedArray, column: Column, present: pa.ChunkedArray,
         )
 
 
+def _without_plus(raw: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``raw`` without a leading `+` (Arrow's casts refuse one); the regex pass runs only when one is there."""
+    if not pc.any(pc.starts_with(raw, "+")).as_py():
+        return raw
+    return pc.replace_substring_regex(raw, r"^\+", "")
+
+
 def _integers(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: _Violations) -> pa.Array:
     looks = pc.match_substring_regex(raw, INTEGER)
     v.add(pc.and_(present, pc.invert(looks)), f"{column.name}: not an integer")
@@ -113,7 +120,7 @@ def _integers(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v:
         else:
             overflow[i] = True
     v.add(pa.array(overflow), f"{column.name}: integer out of 64-bit range")
-    cleaned = pc.if_else(pa.array(ok), pc.replace_substring_regex(raw, r"^\+", ""), pa.scalar(None, pa.string()))
+    cleaned = pc.if_else(pa.array(ok), _without_plus(raw), pa.scalar(None, pa.string()))
     return pc.cast(cleaned, pa.int64())
 
 
@@ -121,7 +128,7 @@ def _numbers(raw: pa.ChunkedArray, present: pa.ChunkedArray, column: Column, v: 
     looks = pc.match_substring_regex(raw, NUMBER)
     v.add(pc.and_(present, pc.invert(looks)), f"{column.name}: not a number")
     values = pc.cast(
-        pc.if_else(looks, pc.replace_substring_regex(raw, r"^\+", ""), pa.scalar(None, pa.string())), pa.float64()
+        pc.if_else(looks, _without_plus(raw), pa.scalar(None, pa.string())), pa.float64()
     )
     v.add(pc.and_(looks, pc.invert(pc.is_finite(values))), f"{column.name}: number out of range")
     return pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
