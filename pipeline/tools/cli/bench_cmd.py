@@ -45,8 +45,20 @@ def _sizes(option: str, text: str) -> list[int]:
     help="What to measure (repeatable) [default: default]: default (the DynamoDB path of one file), small-files, "
     "s3-only, query (needs s3-only), restart (needs s3-only), scale (both paths at --scale-rows and --scale-s3-rows).",
 )
-@click.option("--rows", default=1_000_000, show_default=True, help="Rows of the sample dataset (fixed seed).")
-@click.option("--files", default=100, show_default=True, help="Files of 1-1,000 rows the small-files suite uploads.")
+@click.option(
+    "--rows",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="Rows of the sample dataset (fixed seed).",
+)
+@click.option(
+    "--files",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Files of 1-1,000 rows the small-files suite uploads (each burst).",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=OUT, show_default=True)
 @click.option("--skip-peer", is_flag=True, help="Do not run the awswrangler peer (it needs `.[bench]`).")
 @click.option("--page-rows", type=int, default=None, help="Rows a page [default: 50,000; fewer for small files].")

@@ -240,3 +240,11 @@ def test_the_restart_row_says_whether_the_records_came_back() -> None:
     }
     row = next(r for r in suite_run.ratio_rows({"restart": restart}) if "local start" in r.measure)
     assert "1,000,000 of 1,000,000 records, 1,000 sampled items the same" in row.pipeline
+
+
+@pytest.mark.parametrize("option", ["--files", "--rows"])
+def test_the_cli_refuses_no_files_or_rows_in_one_line(option: str) -> None:
+    result = CliRunner().invoke(cli, ["bench", "--suite", "small-files", option, "0"])
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}': 0 is not in the range x>=1" in result.output
+    assert "Traceback" not in result.output
