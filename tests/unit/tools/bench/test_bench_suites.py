@@ -248,3 +248,10 @@ def test_the_cli_refuses_no_files_or_rows_in_one_line(option: str) -> None:
     assert result.exit_code == 2
     assert f"Invalid value for '{option}': 0 is not in the range x>=1" in result.output
     assert "Traceback" not in result.output
+
+
+def test_sampled_items_compare_by_key_whatever_order_they_come_back_in() -> None:
+    a, b = {"pk": {"S": "orders#1"}, "v": {"N": "1"}}, {"pk": {"S": "orders#2"}, "v": {"N": "2"}}
+    assert suite_run._same_items([a, b], [b, a])
+    assert not suite_run._same_items([a, b], [b, a | {"v": {"N": "9"}}])
+    assert not suite_run._same_items([a, b], [a])
